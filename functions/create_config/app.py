@@ -1,0 +1,25 @@
+"""POST /proxy/failover/config: create or update a proxy's failover configuration (owner)."""
+
+from proxy_failover.api.models import ConfigOut, ConfigRequest
+from proxy_failover.api.router import Api, Request
+from proxy_failover.service import get_service
+
+api = Api()
+
+
+@api.post(
+    "/proxy/failover/config",
+    summary="Create or update a proxy's failover configuration",
+    body=ConfigRequest,
+    response=ConfigOut,
+    status=201,
+    errors=(400, 401, 404, 413, 503),
+    message="failover configuration stored",
+)
+def create_config(request: Request[ConfigRequest, None]) -> ConfigOut:
+    body = request.body
+    row = get_service().put_config(request.principal, body.proxy_id, body.config.provided())
+    return ConfigOut.model_validate(row)
+
+
+handler = api.handler

@@ -1,0 +1,27 @@
+"""PUT /proxy/{proxyId}/redundancy: recompute the posture; a new activeInstanceId switches (admin)."""
+
+from proxy_failover.api.models import RedundancyOut, RedundancyUpdate
+from proxy_failover.api.router import Api, Request
+from proxy_failover.service import get_service
+
+api = Api()
+
+
+@api.put(
+    "/proxy/{proxyId}/redundancy",
+    summary="Update a proxy's redundancy status (admin)",
+    body=RedundancyUpdate,
+    response=RedundancyOut,
+    admin=True,
+    errors=(400, 401, 403, 404, 409, 413, 503),
+)
+def update_redundancy(request: Request[RedundancyUpdate, None]) -> RedundancyOut:
+    body = request.body
+    active = str(body.active_instance_id) if body.active_instance_id else None
+    row = get_service().put_redundancy(
+        request.principal, request.path["proxyId"], active, body.last_failover_reason, body.force
+    )
+    return RedundancyOut.model_validate(row)
+
+
+handler = api.handler

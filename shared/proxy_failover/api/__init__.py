@@ -1,0 +1,1 @@
+"""HTTP side of the layer: router, authentication, error mapping, request/response models."""

@@ -1,0 +1,255 @@
+"""Request and response bodies, camelCase on the wire. Built lazily (defer_build): cold start matters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
+
+from ..domain.decisions import Decision
+from ..domain.models import HealthStatus, LoadBalancingAlgorithm, Strategy
+
+ProxyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,255}$")]
+Seconds = Annotated[int, Field(ge=1, le=86400)]
+Count = Annotated[int, Field(ge=1, le=1000)]
+Float = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+
+
+class Body(BaseModel):
+    """Input: strict JSON types, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True, defer_build=True
+    )
+
+
+class Out(BaseModel):
+    """Output: read from snake_case rows, written in camelCase."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
+
+
+# ---- configuration -------------------------------------------------------------------------------
+
+
+class ConfigFields(Body):
+    failover_strategy: Strategy | None = None
+    health_check_interval_seconds: Seconds | None = None
+    health_check_timeout_seconds: Seconds | None = None
+    unhealthy_threshold: Count | None = None
+    healthy_threshold: Count | None = None
+    max_recovery_attempts: Count | None = None
+    recovery_backoff_seconds: Seconds | None = None
+    enable_auto_failover: bool | None = None
+    enable_auto_recovery: bool | None = None
+    enable_load_balancing: bool | None = None
+    load_balancing_algorithm: LoadBalancingAlgorithm | None = None
+    failback_hold_down_seconds: Annotated[int, Field(ge=0, le=86400)] | None = None
+    flap_threshold: Annotated[int, Field(ge=2, le=1000)] | None = None
+    flap_window_seconds: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> ConfigFields:
+        interval, timeout = self.health_check_interval_seconds, self.health_check_timeout_seconds
+        if interval is not None and timeout is not None and timeout >= interval:
+            raise ValueError("healthCheckTimeoutSeconds must be less than healthCheckIntervalSeconds")
+        return self
+
+    def provided(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True, exclude_none=True)
+
+
+class ConfigRequest(Body):
+    proxy_id: ProxyId
+    config: ConfigFields = Field(default_factory=ConfigFields)
+
+
+class ConfigOut(Out):
+    proxy_id: str
+    failover_strategy: Strategy
+    health_check_interval_seconds: int
+    health_check_timeout_seconds: int
+    unhealthy_threshold: int
+    healthy_threshold: int
+    max_recovery_attempts: int
+    recovery_backoff_seconds: int
+    enable_auto_failover: bool
+    enable_auto_recovery: bool
+    enable_load_balancing: bool
+    load_balancing_algorithm: LoadBalancingAlgorithm
+    failback_hold_down_seconds: int
+    flap_threshold: int
+    flap_window_seconds: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# ---- instances -----------------------------------------------------------------------------------
+
+
+class InstanceData(Body):
+    instance_name: Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+    instance_type: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "standard"
+    priority: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    weight: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    health_check_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+
+
+class RegisterRequest(Body):
+    proxy_id: ProxyId
+    instance_data: InstanceData
+
+
+class InstanceOut(Out):
+    id: UUID
+    proxy_id: str
+    instance_name: str
+    instance_type: str
+    priority: int
+    weight: int
+    health_check_url: str | None
+    health_status: HealthStatus
+    consecutive_failures: int
+    consecutive_successes: int
+    last_health_check: datetime | None
+    last_status_change: datetime | None
+    last_latency_ms: float | None = None
+    connection_count: int | None
+    is_active: bool
+    is_flapping: bool
+    recovery_attempts: int
+    needs_attention: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class HealthMetrics(Body):
+    model_config = ConfigDict(strict=False)  # JSON numbers: 12 and 12.0 are both fine
+
+    cpu_percent: Percent | None = None
+    memory_percent: Percent | None = None
+    request_rate: Float | None = None
+    average_latency_ms: Float | None = None
+    error_rate: Float | None = None
+    connection_count: Annotated[int, Field(ge=0, le=1_000_000_000)] | None = None
+    throughput_mbps: Float | None = None
+
+    def as_row(self) -> dict[str, Any] | None:
+        values = {
+            "cpu": self.cpu_percent,
+            "mem": self.memory_percent,
+            "rate": self.request_rate,
+            "latency": self.average_latency_ms,
+            "errors": self.error_rate,
+            "conns": self.connection_count,
+            "mbps": self.throughput_mbps,
+        }
+        return values if any(v is not None for v in values.values()) else None
+
+
+class HealthReport(Body):
+    health_status: HealthStatus
+    metrics: HealthMetrics | None = None
+
+
+# ---- failover ------------------------------------------------------------------------------------
+
+
+class EvaluateRequest(Body):
+    proxy_id: ProxyId
+
+
+class DecisionOut(Out):
+    proxy_id: str
+    should_failover: bool
+    reason: str
+    active_instance_id: UUID | None
+    source_instance_id: UUID | None = None
+    target_instance_id: UUID | None = None
+    strategy: Strategy | None = None
+
+    @classmethod
+    def of(cls, proxy_id: str, decision: Decision) -> DecisionOut:
+        return cls(
+            proxy_id=proxy_id,
+            should_failover=decision.should_failover,
+            reason=decision.reason,
+            active_instance_id=decision.active_instance_id,
+            source_instance_id=decision.source_instance_id,
+            target_instance_id=decision.target_instance_id,
+            strategy=decision.strategy,
+        )
+
+
+class ExecuteRequest(Body):
+    proxy_id: ProxyId
+    source_instance_id: Annotated[UUID, Field(strict=False)]
+    target_instance_id: Annotated[UUID, Field(strict=False)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+    force: bool = False
+
+
+class CompleteRequest(Body):
+    status: Literal["completed", "failed"]
+    error_message: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    duration_ms: Annotated[int, Field(ge=0, le=2_147_483_647)] | None = None
+
+
+class EventOut(Out):
+    id: UUID
+    proxy_id: str
+    event_type: str
+    status: str
+    source_instance_id: UUID | None
+    target_instance_id: UUID | None
+    reason: str
+    actor: str
+    error_message: str | None
+    duration_ms: int | None
+    started_at: datetime
+    completed_at: datetime | None
+
+
+class EventsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+
+
+# ---- redundancy ----------------------------------------------------------------------------------
+
+
+class RedundancyOut(Out):
+    proxy_id: str
+    total_instances: int
+    healthy_instances: int
+    unhealthy_instances: int
+    active_instance_id: UUID | None
+    backup_instance_ids: list[UUID]
+    redundancy_level: str
+    is_degraded: bool
+    degraded_reasons: list[str]
+    last_failover_at: datetime | None
+    last_failover_reason: str | None
+    updated_at: datetime
+
+
+class RedundancyUpdate(Body):
+    """The seed's body. Counts and level are recomputed by the server; `activeInstanceId` switches."""
+
+    model_config = ConfigDict(strict=False)
+
+    active_instance_id: UUID | None = None
+    last_failover_reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    force: bool = False
+    total_instances: Annotated[int, Field(ge=0)] | None = None
+    healthy_instances: Annotated[int, Field(ge=0)] | None = None
+    unhealthy_instances: Annotated[int, Field(ge=0)] | None = None
+    backup_instance_ids: list[UUID] | None = None
+    redundancy_level: Literal["none", "single", "dual", "multi"] | None = None
+    is_degraded: bool | None = None
+    last_failover_at: datetime | None = None

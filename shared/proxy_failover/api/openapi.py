@@ -1,0 +1,204 @@
+"""Generates the OpenAPI 3.1 document from the routes of every function in `functions/`.
+
+`python -m proxy_failover.api.openapi --write docs/openapi.json` regenerates the committed document (and
+the copy the openapi function serves); `--check` fails when either is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .errors import ERROR_TABLE
+from .router import Api, Route
+
+ROOT = Path(__file__).resolve().parents[3]
+SERVED_COPY = ROOT / "functions" / "openapi" / "openapi.json"
+REASONS = {
+    400: "Invalid input",
+    401: "Missing, malformed, expired or badly signed token",
+    403: "Not allowed (admin only)",
+    404: "Not found (or another tenant's)",
+    405: "Method not allowed",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    503: "Database unavailable: retry after Retry-After seconds",
+}
+
+
+def load_routes(functions_dir: Path = ROOT / "functions") -> list[Route]:
+    routes: list[Route] = []
+    for app in sorted(functions_dir.glob("*/app.py")):
+        spec = importlib.util.spec_from_file_location(f"functions_{app.parent.name}_app", app)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        api = getattr(module, "api", None)
+        if isinstance(api, Api):
+            routes.extend(api.routes)
+    return sorted(routes, key=lambda r: (r.path, r.method))
+
+
+def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if typing.get_origin(annotation) is list:
+        (inner,) = typing.get_args(annotation)
+        return inner, True
+    return None, False
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "statusCode"],
+                "properties": {
+                    "code": {"type": "string", "enum": [code for code, _, _ in ERROR_TABLE]},
+                    "message": {"type": "string"},
+                    "statusCode": {"type": "integer"},
+                    "details": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "field": {"type": "string"},
+                                "message": {"type": "string"},
+                                "type": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    }
+
+
+def _parameter(name: str) -> dict[str, Any]:
+    if name == "proxyId":
+        schema: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,255}$"}
+    else:
+        schema = {"type": "string", "format": "uuid"}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def build(routes: list[Route]) -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], Any]] = []
+    for route in routes:
+        if route.body is not None:
+            models.append((route.body, "validation"))
+        model, _ = _model_of(route.response)
+        if model is not None:
+            models.append((model, "serialization"))
+    _, definitions = models_json_schema(
+        list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}", by_alias=True
+    )
+    schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
+    schemas["Error"] = _error_schema()
+    paths: dict[str, Any] = {}
+    for route in routes:
+        operation: dict[str, Any] = {
+            "operationId": route.func.__name__,
+            "summary": route.summary,
+            "tags": ["admin" if route.admin else ("meta" if route.public else "proxy")],
+        }
+        if route.func.__doc__:
+            operation["description"] = route.func.__doc__.strip()
+        params = [_parameter(n) for n in route.pattern.groupindex]
+        if route.query is not None:
+            for name, field in route.query.model_fields.items():
+                schema = route.query.model_json_schema()["properties"][name]
+                params.append(
+                    {"name": name, "in": "query", "required": field.is_required(), "schema": schema}
+                )
+        if params:
+            operation["parameters"] = params
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}
+                },
+            }
+        model, many = _model_of(route.response)
+        if model is not None:
+            ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+            data = {"type": "array", "items": ref} if many else ref
+            success = {
+                "type": "object",
+                "required": ["data"],
+                "properties": {"data": data, "message": {"type": "string"}},
+            }
+        else:
+            success = {"type": "object"}
+        responses: dict[str, Any] = {
+            str(route.status): {
+                "description": "Success",
+                "content": {"application/json": {"schema": success}},
+            }
+        }
+        for status in sorted({*route.errors, *(() if route.public else (401,))}):
+            response: dict[str, Any] = {
+                "description": REASONS.get(status, "Error"),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+            if status == 503:
+                response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+            responses[str(status)] = response
+        operation["responses"] = responses
+        operation["security"] = [] if route.public else [{"bearerAuth": []}]
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Proxy failover control plane",
+            "version": "1.0.0",
+            "description": "Failover settings, instances, health, failover and redundancy of streaming proxies. "
+            "Errors use the envelope `{error: {code, message, statusCode, details?}}`; codes:\n\n"
+            + "\n".join(f"- `{code}` ({status}): {meaning}" for code, status, meaning in ERROR_TABLE),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def render() -> str:
+    return json.dumps(build(load_routes()), indent=2, sort_keys=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write", type=Path)
+    group.add_argument("--check", type=Path)
+    args = parser.parse_args(argv)
+    document = render()
+    if args.write:
+        args.write.write_text(document, encoding="utf-8")
+        SERVED_COPY.write_text(document, encoding="utf-8")
+        return 0
+    stale = [
+        p for p in (args.check, SERVED_COPY) if not p.exists() or p.read_text(encoding="utf-8") != document
+    ]
+    if stale:
+        print(f"stale OpenAPI document: {', '.join(map(str, stale))}; run `make openapi`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Active health checks: the target policy and the HTTP/TCP probes."""

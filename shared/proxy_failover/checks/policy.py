@@ -1,0 +1,116 @@
+"""Which addresses the service may probe (SSRF protection).
+
+Never: link-local (the instance metadata service lives at 169.254.169.254 and fd00:ec2::254),
+unspecified, multicast, broadcast, reserved. Loopback only with PROBE_ALLOW_LOOPBACK; private and
+shared ranges only inside PROBE_ALLOWED_CIDRS. The probe checks the *resolved* address it connects to,
+so a hostname that resolves to a forbidden address is refused too (no DNS-rebinding bypass).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from ..errors import ForbiddenProbeTarget, InvalidInput
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_ALWAYS_FORBIDDEN: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "169.254.0.0/16",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "255.255.255.255/32",
+        "::/128",
+        "fe80::/10",
+        "ff00::/8",
+        "fd00:ec2::/32",
+        "100.100.100.200/32",
+    )
+)
+_LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+_PRIVATE: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7", "198.18.0.0/15")
+)
+SCHEMES = ("http", "https", "tcp")
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTarget:
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPolicy:
+    allow_loopback: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = field(default=())
+
+    @classmethod
+    def from_settings(cls, allow_loopback: bool, cidrs: list[str]) -> TargetPolicy:
+        return cls(allow_loopback, tuple(ipaddress.ip_network(c, strict=False) for c in cidrs))
+
+    def refusal(self, address: IPAddress) -> str | None:
+        """Why `address` may not be probed, or None when it may."""
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address in n for n in self.allowed_networks) and not any(
+            address in n for n in _ALWAYS_FORBIDDEN
+        ):
+            return None
+        if any(address in n for n in _ALWAYS_FORBIDDEN):
+            return "link-local, metadata, multicast or reserved addresses are never probed"
+        if any(address in n for n in _LOOPBACK):
+            return (
+                None if self.allow_loopback else "loopback addresses are not allowed (PROBE_ALLOW_LOOPBACK)"
+            )
+        if any(address in n for n in _PRIVATE):
+            return "private addresses are probed only inside PROBE_ALLOWED_CIDRS"
+        return None
+
+
+def parse_target(url: str) -> ProbeTarget:
+    """Validate a health-check URL's shape: http(s)://host[:port]/path or tcp://host:port."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidInput(f"healthCheckUrl is not a valid URL: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise InvalidInput("healthCheckUrl must use http://, https:// or tcp://")
+    host = parts.hostname
+    if not host:
+        raise InvalidInput("healthCheckUrl has no host")
+    if parts.username or parts.password:
+        raise InvalidInput("healthCheckUrl must not carry credentials")
+    if scheme == "tcp" and port is None:
+        raise InvalidInput("a tcp:// healthCheckUrl needs a port")
+    default_port = 443 if scheme == "https" else 80
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return ProbeTarget(scheme, host, port if port is not None else default_port, path)
+
+
+def check_registration(url: str, policy: TargetPolicy) -> ProbeTarget:
+    """At registration: refuse bad schemes and literal addresses that may not be probed."""
+    target = parse_target(url)
+    host = target.host.lower()
+    if host in {"metadata", "metadata.google.internal", "instance-data"}:
+        raise ForbiddenProbeTarget("healthCheckUrl names a metadata service")
+    try:
+        literal = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host)
+    except ValueError:
+        return target  # a name: checked again on every probe, against what it resolves to
+    reason = policy.refusal(literal)
+    if reason:
+        raise ForbiddenProbeTarget(f"healthCheckUrl host {target.host} is refused: {reason}")
+    return target

@@ -1,0 +1,119 @@
+"""HTTP/HTTPS and TCP probes, many at once on one event loop, each bounded by the proxy's timeout.
+
+The policy is applied to every address the host resolves to, and the probe connects to the checked
+address itself, so DNS cannot swap in a forbidden one between check and connect. Redirects are not
+followed (a 3xx is a healthy answer), so they cannot lead a probe anywhere either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .policy import ProbeTarget, TargetPolicy, parse_target
+
+USER_AGENT = "proxy-failover-health/1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRequest:
+    instance_id: str
+    url: str
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    instance_id: str
+    healthy: bool
+    latency_ms: float | None
+    error: str | None = None
+    contacted: bool = True
+
+
+class Prober:
+    def __init__(self, policy: TargetPolicy, concurrency: int = 500) -> None:
+        self.policy = policy
+        self.concurrency = max(1, concurrency)
+        self._tls = ssl.create_default_context()
+
+    def run(self, requests: Sequence[ProbeRequest]) -> list[ProbeResult]:
+        if not requests:
+            return []
+        return asyncio.run(self.probe_all(requests))
+
+    async def probe_all(self, requests: Sequence[ProbeRequest]) -> list[ProbeResult]:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def bounded(request: ProbeRequest) -> ProbeResult:
+            async with gate:
+                return await self.probe(request)
+
+        return list(await asyncio.gather(*(bounded(r) for r in requests)))
+
+    async def probe(self, request: ProbeRequest) -> ProbeResult:
+        started = time.perf_counter()
+        try:
+            target = parse_target(request.url)
+        except Exception as exc:
+            return ProbeResult(request.instance_id, False, None, f"bad url: {exc}", contacted=False)
+        try:
+            async with asyncio.timeout(request.timeout_seconds):
+                address = await self._resolve(target)
+                if isinstance(address, str) and address.startswith("refused:"):
+                    return ProbeResult(request.instance_id, False, None, address, contacted=False)
+                healthy, detail = await self._check(target, address)
+        except TimeoutError:
+            return ProbeResult(request.instance_id, False, None, f"timeout after {request.timeout_seconds}s")
+        except (OSError, ssl.SSLError, ValueError, asyncio.IncompleteReadError) as exc:
+            return ProbeResult(request.instance_id, False, None, f"{type(exc).__name__}: {exc}")
+        latency = (time.perf_counter() - started) * 1000.0
+        return ProbeResult(request.instance_id, healthy, latency, detail)
+
+    async def _resolve(self, target: ProbeTarget) -> str:
+        """The address to connect to, or 'refused: why' when any resolved address is forbidden."""
+        try:
+            literal = ipaddress.ip_address(target.host)
+            candidates = [literal]
+        except ValueError:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                target.host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+            candidates = [ipaddress.ip_address(info[4][0]) for info in infos]
+        if not candidates:
+            raise OSError(f"{target.host} did not resolve")
+        for candidate in candidates:
+            reason = self.policy.refusal(candidate)
+            if reason:
+                return f"refused: {target.host} resolves to {candidate}: {reason}"
+        return str(candidates[0])
+
+    async def _check(self, target: ProbeTarget, address: str) -> tuple[bool, str | None]:
+        tls = self._tls if target.scheme == "https" else None
+        reader, writer = await asyncio.open_connection(
+            address, target.port, ssl=tls, server_hostname=target.host if tls else None
+        )
+        try:
+            if target.scheme == "tcp":
+                return True, None
+            host_header = target.host if ":" not in target.host else f"[{target.host}]"
+            default = 443 if target.scheme == "https" else 80
+            if target.port != default:
+                host_header += f":{target.port}"
+            writer.write(
+                f"GET {target.path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
+                "Accept: */*\r\nConnection: close\r\n\r\n".encode("ascii", "ignore")
+            )
+            status_line = await reader.readline()
+            parts = status_line.split(b" ", 2)
+            if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+                return False, "not an HTTP response"
+            status = int(parts[1])
+            return 200 <= status < 400, None if 200 <= status < 400 else f"HTTP {status}"
+        finally:
+            writer.transport.abort()

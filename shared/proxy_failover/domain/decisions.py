@@ -1,0 +1,296 @@
+"""Failover decisions: evaluate, manual switches, and the reconcile step run after every health change.
+
+`reconcile` is the one engine used by the API (health reports), the scheduled sweep and manual switches:
+given a proxy's instances after their latest checks it decides failover, failback, recovery notices,
+the redundancy posture and the notifications to send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..errors import InvalidFailoverTarget, SourceNotActive, TargetNotHealthy
+from .models import EventType, FailoverConfig, HealthStatus, Instance, Redundancy, Strategy, Transition
+from .redundancy import assess
+from .strategies import choose_target, eligible, in_list_order
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    should_failover: bool
+    reason: str
+    active_instance_id: str | None
+    source_instance_id: str | None = None
+    target_instance_id: str | None = None
+    strategy: Strategy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    event_type: EventType
+    source_instance_id: str | None
+    target_instance_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A notification to publish; `details` go into the SNS message next to id/type/proxyId/..."""
+
+    type: str
+    severity: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryStep:
+    """Ledger work for an instance's recovery cycle: open it, or close it as completed/failed."""
+
+    action: str  # "open" | "complete" | "fail"
+    instance_id: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Plan:
+    instances: list[Instance]
+    active_instance_id: str | None
+    redundancy: Redundancy
+    switch: Switch | None = None
+    recovery: list[RecoveryStep] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+
+
+def _by_id(instances: Sequence[Instance]) -> dict[str, Instance]:
+    return {i.id: i for i in instances}
+
+
+def evaluate(instances: Sequence[Instance], active_id: str | None, config: FailoverConfig) -> Decision:
+    """Should the proxy fail over now? Changes nothing."""
+    active = _by_id(instances).get(active_id) if active_id else None
+    if active is None:
+        return Decision(False, "no_active_instance", None)
+    if active.health_status is not HealthStatus.UNHEALTHY:
+        return Decision(False, "active_instance_healthy", active.id)
+    if active.consecutive_failures < config.unhealthy_threshold:
+        return Decision(False, "below_unhealthy_threshold", active.id)
+    if not config.enable_auto_failover:
+        return Decision(False, "auto_failover_disabled", active.id)
+    target = choose_target(instances, active.id, config.failover_strategy)
+    if target is None:
+        return Decision(False, "no_healthy_backup", active.id)
+    return Decision(
+        True,
+        "active_instance_unhealthy",
+        active.id,
+        source_instance_id=active.id,
+        target_instance_id=target.id,
+        strategy=config.failover_strategy,
+    )
+
+
+def check_manual_switch(
+    instances: Sequence[Instance],
+    active_id: str | None,
+    source_id: str | None,
+    target_id: str,
+    *,
+    force: bool,
+) -> None:
+    """Raise the matching domain error when an operator's switch cannot go ahead."""
+    by_id = _by_id(instances)
+    target = by_id.get(target_id)
+    if target is None:
+        raise InvalidFailoverTarget("the target instance does not belong to this proxy")
+    if source_id is not None and source_id == target_id:
+        raise InvalidFailoverTarget("source and target are the same instance")
+    if source_id is not None and source_id != active_id:
+        raise SourceNotActive("the source instance is no longer the active instance")
+    if target_id == active_id:
+        raise InvalidFailoverTarget("the target is already the active instance")
+    if not force and not eligible(target):
+        why = "flapping" if target.is_flapping else target.health_status.value
+        raise TargetNotHealthy(f"the target instance is {why}; use force to switch anyway")
+
+
+def _failback_target(
+    instances: Sequence[Instance], active: Instance, config: FailoverConfig, now: datetime
+) -> Instance | None:
+    """A strictly better instance (by priority) that has been healthy long enough to take traffic back."""
+    if config.failover_strategy is not Strategy.PRIORITY or not config.enable_auto_recovery:
+        return None
+    if active.health_status is HealthStatus.UNHEALTHY:
+        return None  # that is failover's business
+    hold_down = timedelta(seconds=config.failback_hold_down_seconds)
+    for candidate in in_list_order(instances):
+        if candidate.id == active.id:
+            return None  # nothing before the active instance qualifies
+        if (
+            eligible(candidate)
+            and candidate.priority < active.priority
+            and candidate.consecutive_successes >= config.healthy_threshold
+            and (candidate.last_status_change is None or now - candidate.last_status_change >= hold_down)
+        ):
+            return candidate
+    return None
+
+
+def _transition_notices(
+    proxy_active: str | None, by_id: dict[str, Instance], transitions: Sequence[Transition]
+) -> list[Notice]:
+    notices = []
+    for t in transitions:
+        instance = by_id.get(t.instance_id)
+        if instance is None:
+            continue
+        base = {
+            "instanceId": t.instance_id,
+            "instanceName": instance.name,
+            "previousStatus": t.previous.value,
+        }
+        if t.started_flapping:
+            notices.append(Notice("instance_flapping", "warning", base))
+            continue
+        if instance.is_flapping:
+            continue  # damped: one notice when flapping starts, none while it lasts
+        if t.current is HealthStatus.UNHEALTHY:
+            severity = "critical" if t.instance_id == proxy_active else "warning"
+            notices.append(Notice("instance_unhealthy", severity, base))
+        elif t.current is HealthStatus.HEALTHY and t.previous is HealthStatus.UNHEALTHY:
+            notices.append(Notice("instance_healthy", "info", base))
+    return notices
+
+
+def _recovery(
+    instances: list[Instance],
+    config: FailoverConfig,
+    now: datetime,
+    jitter: Callable[[], float],
+) -> tuple[list[Instance], list[RecoveryStep], list[Notice]]:
+    steps: list[RecoveryStep] = []
+    notices: list[Notice] = []
+    updated: list[Instance] = []
+    for instance in instances:
+        in_cycle = instance.recovery_attempts > 0 or instance.needs_attention
+        if instance.health_status is HealthStatus.HEALTHY and in_cycle:
+            steps.append(RecoveryStep("complete", instance.id, "instance healthy again"))
+            instance = replace(instance, recovery_attempts=0, next_recovery_at=None, needs_attention=False)
+        elif (
+            instance.health_status is HealthStatus.UNHEALTHY
+            and config.enable_auto_recovery
+            and not instance.needs_attention
+            and (instance.next_recovery_at is None or now >= instance.next_recovery_at)
+        ):
+            details = {"instanceId": instance.id, "instanceName": instance.name}
+            if instance.recovery_attempts < config.max_recovery_attempts:
+                attempt = instance.recovery_attempts + 1
+                backoff = config.recovery_backoff_seconds * (2 ** (attempt - 1)) * jitter()
+                instance = replace(
+                    instance, recovery_attempts=attempt, next_recovery_at=now + timedelta(seconds=backoff)
+                )
+                if attempt == 1:
+                    steps.append(RecoveryStep("open", instance.id, "instance unhealthy: recovery requested"))
+                notices.append(
+                    Notice(
+                        "recovery_needed",
+                        "warning",
+                        {**details, "attempt": attempt, "maxAttempts": config.max_recovery_attempts},
+                    )
+                )
+            else:
+                instance = replace(instance, needs_attention=True, next_recovery_at=None)
+                reason = f"no recovery after {config.max_recovery_attempts} attempts"
+                steps.append(RecoveryStep("fail", instance.id, reason))
+                notices.append(Notice("manual_attention_required", "critical", {**details, "reason": reason}))
+        updated.append(instance)
+    return updated, steps, notices
+
+
+def reconcile(
+    instances: Sequence[Instance],
+    active_id: str | None,
+    config: FailoverConfig,
+    *,
+    previous: Redundancy | None,
+    transitions: Sequence[Transition] = (),
+    now: datetime,
+    jitter: Callable[[], float] = lambda: 1.0,
+    allow_automatic: bool = True,
+) -> Plan:
+    """Everything that follows from the proxy's current instance states."""
+    current = list(instances)
+    by_id = _by_id(current)
+    notices = _transition_notices(active_id, by_id, transitions)
+    switch: Switch | None = None
+
+    if current and active_id not in by_id:
+        # Never zero active: adopt the best eligible instance, else the first in list order.
+        ordered = in_list_order(current)
+        chosen = next((i for i in ordered if eligible(i)), ordered[0])
+        active_id = chosen.id
+    elif not current:
+        active_id = None
+
+    if allow_automatic and active_id is not None:
+        decision = evaluate(current, active_id, config)
+        if decision.should_failover and decision.target_instance_id:
+            target = by_id[decision.target_instance_id]
+            switch = Switch(
+                EventType.FAILOVER,
+                active_id,
+                target.id,
+                f"active instance {by_id[active_id].name} unhealthy; "
+                f"switched to {target.name} by {config.failover_strategy.value}",
+            )
+        else:
+            back = _failback_target(current, by_id[active_id], config, now)
+            if back is not None:
+                switch = Switch(
+                    EventType.FAILBACK,
+                    active_id,
+                    back.id,
+                    f"preferred instance {back.name} healthy for {config.failback_hold_down_seconds}s",
+                )
+    if switch is not None:
+        notices.append(switch_notice(switch, by_id))
+        active_id = switch.target_instance_id
+
+    current, steps, recovery_notices = _recovery(current, config, now, jitter)
+    notices.extend(recovery_notices)
+
+    redundancy = assess(current, active_id, config.failover_strategy)
+    notices.extend(posture_notices(previous, redundancy))
+    return Plan(current, active_id, redundancy, switch, steps, notices)
+
+
+def switch_notice(switch: Switch, by_id: dict[str, Instance]) -> Notice:
+    kind, severity = {
+        EventType.FAILOVER: ("failover", "critical"),
+        EventType.FAILBACK: ("failback", "info"),
+        EventType.MANUAL: ("manual_failover", "warning"),
+        EventType.RECOVERY: ("recovery", "info"),
+    }[switch.event_type]
+    source = by_id.get(switch.source_instance_id or "")
+    target = by_id.get(switch.target_instance_id)
+    return Notice(
+        kind,
+        severity,
+        {
+            "sourceInstanceId": switch.source_instance_id,
+            "sourceInstanceName": source.name if source else None,
+            "targetInstanceId": switch.target_instance_id,
+            "targetInstanceName": target.name if target else None,
+            "reason": switch.reason,
+        },
+    )
+
+
+def posture_notices(previous: Redundancy | None, current: Redundancy) -> list[Notice]:
+    if previous is None or previous.is_degraded == current.is_degraded:
+        return []
+    if current.is_degraded:
+        return [Notice("proxy_degraded", "critical", {"reasons": list(current.degraded_reasons)})]
+    return [Notice("proxy_restored", "info", {"previousReasons": list(previous.degraded_reasons)})]

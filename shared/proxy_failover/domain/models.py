@@ -1,0 +1,115 @@
+"""Value types of the domain. Immutable; transitions return new values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class HealthStatus(StrEnum):
+    UNKNOWN = "unknown"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+
+class Strategy(StrEnum):
+    PRIORITY = "priority"
+    ROUND_ROBIN = "round_robin"
+    LEAST_CONNECTIONS = "least_connections"
+
+
+class LoadBalancingAlgorithm(StrEnum):
+    ROUND_ROBIN = "round_robin"
+    LEAST_CONNECTIONS = "least_connections"
+    WEIGHTED = "weighted"
+
+
+class EventType(StrEnum):
+    FAILOVER = "failover"
+    FAILBACK = "failback"
+    MANUAL = "manual"
+    RECOVERY = "recovery"
+
+
+class EventStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverConfig:
+    """Per-proxy settings. Defaults are the contract's; the last three are ours (documented in README)."""
+
+    failover_strategy: Strategy = Strategy.PRIORITY
+    health_check_interval_seconds: int = 30
+    health_check_timeout_seconds: int = 5
+    unhealthy_threshold: int = 3
+    healthy_threshold: int = 2
+    max_recovery_attempts: int = 3
+    recovery_backoff_seconds: int = 5
+    enable_auto_failover: bool = True
+    enable_auto_recovery: bool = True
+    enable_load_balancing: bool = False
+    load_balancing_algorithm: LoadBalancingAlgorithm = LoadBalancingAlgorithm.ROUND_ROBIN
+    # A better instance must have been healthy this long before traffic moves back to it.
+    failback_hold_down_seconds: int = 60
+    # An instance that changes state this many times within the window is flapping.
+    flap_threshold: int = 4
+    flap_window_seconds: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    id: str
+    proxy_id: str
+    name: str
+    priority: int = 100
+    weight: int = 100
+    created_at: datetime | None = None
+    health_check_url: str | None = None
+    health_status: HealthStatus = HealthStatus.UNKNOWN
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    last_health_check: datetime | None = None
+    last_status_change: datetime | None = None
+    connection_count: int | None = None
+    last_latency_ms: float | None = None
+    # Times of recent status changes, oldest first, trimmed to the flap window.
+    status_changes: tuple[datetime, ...] = ()
+    is_flapping: bool = False
+    recovery_attempts: int = 0
+    next_recovery_at: datetime | None = None
+    needs_attention: bool = False
+
+    @property
+    def list_key(self) -> tuple[int, int, datetime | str, str]:
+        """The contract's list order: priority asc, weight desc, then registration order."""
+        return (self.priority, -self.weight, self.created_at or "", self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A status change of one instance, produced by the health state machine."""
+
+    instance_id: str
+    previous: HealthStatus
+    current: HealthStatus
+    at: datetime
+    started_flapping: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Redundancy:
+    total_instances: int
+    healthy_instances: int
+    unhealthy_instances: int
+    active_instance_id: str | None
+    backup_instance_ids: tuple[str, ...]
+    redundancy_level: str
+    is_degraded: bool
+    degraded_reasons: tuple[str, ...] = field(default=())

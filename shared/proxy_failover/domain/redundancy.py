@@ -1,0 +1,42 @@
+"""The redundancy posture of a proxy, always recomputed from its instances."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .models import HealthStatus, Instance, Redundancy, Strategy
+from .strategies import failover_order
+
+
+def level_for(total: int) -> str:
+    if total <= 0:
+        return "none"
+    return {1: "single", 2: "dual"}.get(total, "multi")
+
+
+def assess(instances: Sequence[Instance], active_id: str | None, strategy: Strategy) -> Redundancy:
+    total = len(instances)
+    healthy = sum(1 for i in instances if i.health_status is HealthStatus.HEALTHY)
+    unhealthy = sum(1 for i in instances if i.health_status is HealthStatus.UNHEALTHY)
+    backups = tuple(i.id for i in failover_order(instances, active_id, strategy))
+    active = next((i for i in instances if i.id == active_id), None)
+
+    reasons: list[str] = []
+    if total and healthy < total / 2:
+        reasons.append("fewer_than_half_healthy")
+    if active is None and total:
+        reasons.append("no_active_instance")
+    if active is not None and active.health_status is HealthStatus.UNHEALTHY:
+        reasons.append("active_unhealthy")
+    if total and not backups:
+        reasons.append("no_healthy_backup")
+    return Redundancy(
+        total_instances=total,
+        healthy_instances=healthy,
+        unhealthy_instances=unhealthy,
+        active_instance_id=active_id if active is not None else None,
+        backup_instance_ids=backups,
+        redundancy_level=level_for(total),
+        is_degraded=bool(reasons),
+        degraded_reasons=tuple(reasons),
+    )

@@ -1,0 +1,1 @@
+"""Notifications: the SNS publisher and the outbox relay."""

@@ -1,0 +1,204 @@
+"""The scheduled run: claim due proxies, probe their instances, apply the results through the engine,
+fail over where needed, publish what happened. Runs until shortly before its deadline, so per-proxy
+intervals from 1 s to 59 s are honoured although EventBridge fires once a minute."""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from .checks.policy import TargetPolicy
+from .checks.probes import Prober, ProbeRequest, ProbeResult
+from .domain.decisions import reconcile
+from .domain.health import apply_check
+from .domain.models import SYSTEM_ACTOR, HealthStatus, Instance
+from .engine import Batch, to_writes
+from .notify.relay import deliver_now, relay_pending
+from .observability import Metrics, get_logger
+from .service import jitter_source, utcnow
+from .settings import Settings, get_settings
+from .store import changes, proxies
+from .store import sweep as claims
+from .store.db import Database, get_database
+
+logger = get_logger(__name__)
+
+
+@dataclass(slots=True)
+class SweepStats:
+    proxies: int = 0
+    checks: int = 0
+    failures: int = 0
+    failovers: int = 0
+    notifications: int = 0
+    batches: int = 0
+    probe_latency_ms: list[float] = field(default_factory=list)
+
+    def add(self, other: SweepStats) -> None:
+        self.proxies += other.proxies
+        self.checks += other.checks
+        self.failures += other.failures
+        self.failovers += other.failovers
+        self.notifications += other.notifications
+        self.batches += other.batches
+        self.probe_latency_ms.extend(other.probe_latency_ms)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "proxies": self.proxies,
+            "checks": self.checks,
+            "failures": self.failures,
+            "failovers": self.failovers,
+            "notifications": self.notifications,
+            "batches": self.batches,
+        }
+
+
+def _raise_file_limit() -> None:
+    """Many probes at once need many sockets: lift the soft descriptor limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Sweeper:
+    def __init__(
+        self,
+        db: Database | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self.settings = settings or get_settings()
+        self.clock = clock
+        self.jitter = jitter_source(rng or random.Random())
+        policy = TargetPolicy.from_settings(
+            self.settings.probe_allow_loopback, self.settings.probe_allowed_cidrs
+        )
+        self.prober = Prober(policy, self.settings.probe_concurrency)
+        _raise_file_limit()
+
+    @property
+    def db(self) -> Database:
+        return self._db or get_database()
+
+    def run_once(self) -> SweepStats:
+        """Process every proxy due now, batch by batch, then relay leftover notifications."""
+        total = SweepStats()
+        while True:
+            stats = self.process_batch()
+            if stats is None:
+                break
+            total.add(stats)
+        relayed = relay_pending(self.db)
+        total.notifications += relayed["sent"]
+        return total
+
+    def run_until(self, deadline: float, *, idle_sleep_cap: float = 1.0) -> SweepStats:
+        """Keep sweeping until `deadline` (time.monotonic) so short intervals are honoured."""
+        total = SweepStats()
+        while True:
+            total.add(self.run_once())
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return total
+            wait = claims.seconds_until_next_due(self.db.autocommit())
+            pause = min(remaining, idle_sleep_cap if wait is None else min(wait, idle_sleep_cap))
+            if pause >= remaining:
+                return total
+            time.sleep(max(pause, 0.01))
+
+    def process_batch(self) -> SweepStats | None:
+        con = self.db.autocommit()
+        claimed = claims.claim_due(con, self.settings.sweep_batch_size)
+        if not claimed:
+            return None
+        proxy_ids = [c["proxy_id"] for c in claimed]
+        timeouts = {c["proxy_id"]: float(c["timeout_seconds"]) for c in claimed}
+        targets = claims.probe_targets(con, proxy_ids)
+        results = self.prober.run(
+            [ProbeRequest(str(t["id"]), t["health_check_url"], timeouts[t["proxy_id"]]) for t in targets]
+        )
+        stats = self.apply(proxy_ids, {r.instance_id: r for r in results})
+        stats.proxies = len(proxy_ids)
+        stats.batches = 1
+        return stats
+
+    def apply(self, proxy_ids: list[str], results: dict[str, ProbeResult]) -> SweepStats:
+        """One transaction for the whole batch: lock, run the engine per proxy, write in bulk."""
+        stats = SweepStats()
+
+        def work(con: Any) -> Batch:
+            now = self.clock()
+            batch = Batch()
+            locked = proxies.lock_proxies(con, proxy_ids)
+            instances = proxies.lock_instances(con, [p.proxy_id for p in locked])
+            for proxy in locked:
+                before = instances[proxy.proxy_id]
+                after: list[Instance] = []
+                transitions = []
+                for instance in before:
+                    result = results.get(instance.id)
+                    if result is not None:
+                        outcome = HealthStatus.HEALTHY if result.healthy else HealthStatus.UNHEALTHY
+                        instance, transition = apply_check(instance, outcome, proxy.config, now)
+                        instance = replace(instance, last_latency_ms=result.latency_ms)
+                        if transition:
+                            transitions.append(transition)
+                    after.append(instance)
+                plan = reconcile(
+                    after,
+                    proxy.active_instance_id,
+                    proxy.config,
+                    previous=proxy.previous,
+                    transitions=transitions,
+                    now=now,
+                    jitter=self.jitter,
+                )
+                to_writes(batch, proxy, before, plan, now, actor=SYSTEM_ACTOR)
+            changes.write(
+                con,
+                batch.writes,
+                batch.events,
+                batch.outbox,
+                outbox_grace_seconds=self.settings.outbox_grace_seconds,
+            )
+            return batch
+
+        batch = self.db.run_in_transaction(work)
+        stats.checks = len(results)
+        stats.failures = sum(1 for r in results.values() if not r.healthy)
+        stats.failovers = len(batch.switch_events)
+        stats.probe_latency_ms = [r.latency_ms for r in results.values() if r.latency_ms is not None]
+        stats.notifications = deliver_now(self.db, batch.outbox)
+        return stats
+
+
+def run_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The EventBridge entry point: sweep until shortly before the invocation's deadline."""
+    started = time.perf_counter()
+    settings = get_settings()
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        budget = context.get_remaining_time_in_millis() / 1000.0 - settings.sweep_deadline_margin_seconds
+    else:
+        budget = 0.0
+    sweeper = Sweeper(settings=settings)
+    stats = sweeper.run_until(time.monotonic() + max(budget, 0.0))
+    metrics = Metrics()
+    metrics.add("ChecksPerformed", stats.checks)
+    metrics.add("CheckFailures", stats.failures)
+    metrics.add("Failovers", stats.failovers)
+    metrics.add("NotificationsPublished", stats.notifications)
+    if stats.probe_latency_ms:
+        metrics.add("ProbeLatency", sum(stats.probe_latency_ms) / len(stats.probe_latency_ms), "Milliseconds")
+    metrics.add("SweepDuration", (time.perf_counter() - started) * 1000.0, "Milliseconds")
+    metrics.flush()
+    logger.info("sweep finished", extra=stats.summary())
+    return stats.summary()

@@ -1,0 +1,141 @@
+"""Session PostgreSQL (DATABASE_URL, else an embedded server), a fresh database per run with the
+migrations applied once, and a clean slate per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from proxy_failover.settings import reset_settings
+from proxy_failover.store.db import Database, params_from_url, set_database
+from proxy_failover.store.migrate import migrate
+
+from .helpers import ROOT, SECRET
+
+TABLES = (
+    "notification_outbox, proxy_instance_metrics, proxy_failover_events, proxy_redundancy_status,"
+    " proxy_failover_configurations, proxy_instances, proxies"
+)
+
+
+def _admin_url() -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from proxy_failover.local import embedded_pg
+
+    url, handle = embedded_pg.start(ROOT / ".local" / "test-pgdata")
+    try:
+        yield url
+    finally:
+        embedded_pg.stop(handle)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh database for this run on the session's server; dropped at the end."""
+    generator = _admin_url()
+    admin_url = next(generator)
+    admin = Database(params_from_url(admin_url))
+    name = f"pf_test_{uuid.uuid4().hex[:10]}"
+    admin.connection().run(f'CREATE DATABASE "{name}"')
+    base, _, query = admin_url.partition("?")
+    test_url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+    try:
+        yield test_url
+    finally:
+        set_database(None)
+        con = admin.connection()
+        con.run(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        con.run(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.discard()
+        next(generator, None)
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str) -> str:
+    db = Database(params_from_url(database_url))
+    migrate(db)
+    db.discard()
+    return database_url
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("JWT_ISSUER", "JWT_AUDIENCE", "NOTIFICATIONS_TOPIC_ARN", "PROBE_ALLOW_LOOPBACK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    reset_settings()
+    yield
+    reset_settings()
+
+
+@pytest.fixture
+def db(migrated: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """The layer's database, emptied before the test."""
+    monkeypatch.setenv("DATABASE_URL", migrated)
+    reset_settings()
+    database = Database(params_from_url(migrated))
+    database.connection().run(f"TRUNCATE {TABLES}")
+    set_database(database)
+    from proxy_failover.service import get_service
+
+    get_service.cache_clear()
+    yield database
+    set_database(None)
+
+
+@pytest.fixture
+def sns(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """moto SNS topic with a subscribed SQS queue; NOTIFICATIONS_TOPIC_ARN points at it."""
+    import boto3
+    from moto import mock_aws
+    from proxy_failover.notify.publisher import reset_client
+
+    with mock_aws():
+        sns_client = boto3.client("sns", region_name="eu-west-1")
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        topic = sns_client.create_topic(Name="proxy-failover-events")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns_client.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        monkeypatch.setenv("NOTIFICATIONS_TOPIC_ARN", topic)
+        reset_settings()
+        reset_client()
+        yield {"topic": topic, "queue_url": queue_url, "sqs": sqs, "sns": sns_client}
+        reset_client()
+
+
+def drain(queue: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every message delivered to the test queue so far: the SNS Message parsed, plus attributes."""
+    import json
+
+    found = []
+    while True:
+        batch = queue["sqs"].receive_message(QueueUrl=queue["queue_url"], MaxNumberOfMessages=10)
+        messages = batch.get("Messages", [])
+        if not messages:
+            return found
+        for m in messages:
+            envelope = json.loads(m["Body"])
+            body = json.loads(envelope["Message"])
+            body["attributes"] = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+            found.append(body)
+            queue["sqs"].delete_message(QueueUrl=queue["queue_url"], ReceiptHandle=m["ReceiptHandle"])
+
+
+@pytest.fixture
+def migrations_dir() -> Path:
+    return ROOT / "migrations"
