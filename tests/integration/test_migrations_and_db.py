@@ -1,0 +1,116 @@
+"""Migration runner and data access against real PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import uuid
+
+import pytest
+from proxy_failover.errors import ConstraintViolation, DatabaseUnavailable, MigrationError
+from proxy_failover.store.db import ConnectParams, Database, params_from_url
+from proxy_failover.store.migrate import migrate
+
+
+@pytest.fixture
+def scratch_db(database_url):
+    """An empty database of its own, for runs of the migrator from nothing."""
+    admin = Database(params_from_url(database_url))
+    name = f"pf_mig_{uuid.uuid4().hex[:8]}"
+    admin.connection().run(f'CREATE DATABASE "{name}"')
+    base, _, query = database_url.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+    yield url
+    admin.connection().run(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    admin.connection().run(f'DROP DATABASE "{name}"')
+    admin.discard()
+
+
+def test_migrations_applied_twice_are_a_no_op(scratch_db, migrations_dir):
+    db = Database(params_from_url(scratch_db))
+    first = migrate(db, migrations_dir)
+    second = migrate(db, migrations_dir)
+    assert first and first[0].startswith("001_")
+    assert second == []
+    assert db.connection().run("SELECT count(*) FROM schema_migrations")[0][0] == len(first)
+
+
+def test_a_changed_applied_migration_is_refused(scratch_db, migrations_dir, tmp_path):
+    db = Database(params_from_url(scratch_db))
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrations_dir, copy)
+    migrate(db, copy)
+    target = sorted(copy.glob("*.sql"))[0]
+    target.write_text(target.read_text() + "\n-- edited after it was applied\n")
+    with pytest.raises(MigrationError, match="changed"):
+        migrate(db, copy)
+
+
+def test_concurrent_migrators_take_turns(scratch_db, migrations_dir):
+    applied: list[list[str]] = []
+    errors: list[Exception] = []
+
+    def run() -> None:
+        db = Database(params_from_url(scratch_db))
+        try:
+            applied.append(migrate(db, migrations_dir))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            db.discard()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(len(a) for a in applied) == [0, 0, len(list(migrations_dir.glob("*.sql")))]
+
+
+def test_constraint_violations_surface_as_layer_exceptions(db):
+    con = db.autocommit()
+    con.run("INSERT INTO proxies (proxy_id, owner_id) VALUES ('p1', 'u')")
+    con.run("INSERT INTO proxy_instances (proxy_id, instance_name) VALUES ('p1', 'a')")
+    with pytest.raises(ConstraintViolation) as duplicate:
+        con.run("INSERT INTO proxy_instances (proxy_id, instance_name) VALUES (:p, :n)", p="p1", n="a")
+    assert duplicate.value.constraint == "instance_name_unique_per_proxy"
+    with pytest.raises(ConstraintViolation) as bad_enum:
+        con.run("UPDATE proxy_instances SET health_status = :s", s="sideways")
+    assert bad_enum.value.sqlstate == "23514"
+    with pytest.raises(ConstraintViolation):
+        con.run("INSERT INTO proxy_instances (proxy_id, instance_name) VALUES (:p, :n)", p="nope", n="a")
+    with pytest.raises(ConstraintViolation):
+        con.run("INSERT INTO proxies (proxy_id, owner_id) VALUES (:p, 'u')", p="bad id with spaces")
+
+
+def test_a_broken_connection_is_replaced(db):
+    con = db.connection()
+    pid = con.run("SELECT pg_backend_pid()")[0][0]
+    killer = Database(db.params)
+    killer.connection().run(f"SELECT pg_terminate_backend({pid})")
+    killer.discard()
+    with pytest.raises(DatabaseUnavailable):
+        db.autocommit().run("SELECT 1")
+    assert db.autocommit().run("SELECT 1") == [[1]]
+    assert db.connection().run("SELECT pg_backend_pid()")[0][0] != pid
+
+
+def test_an_unreachable_server_is_database_unavailable():
+    nowhere = Database(ConnectParams(user="postgres", database="postgres", host="127.0.0.1", port=1))
+    with pytest.raises(DatabaseUnavailable):
+        nowhere.connection()
+
+
+def test_database_urls_parse():
+    tcp = params_from_url("postgresql://app:s%40cret@db.internal:6432/fleet?sslmode=require")
+    assert (tcp.user, tcp.password, tcp.host, tcp.port, tcp.database, tcp.use_ssl) == (
+        "app",
+        "s@cret",
+        "db.internal",
+        6432,
+        "fleet",
+        True,
+    )
+    socket = params_from_url("postgresql://postgres:@/postgres?host=/run/pg")
+    assert socket.unix_sock == "/run/pg/.s.PGSQL.5432" and socket.host is None
