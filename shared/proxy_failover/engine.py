@@ -90,7 +90,11 @@ def to_writes(
         active_changed=plan.active_instance_id != proxy.active_instance_id,
         redundancy=None,
     )
-    if changed or switch or plan.recovery or plan.notices or plan.redundancy != proxy.previous:
+    # A proxy without instances has no posture yet (GET redundancy answers 404 until one registers).
+    has_instances = plan.redundancy.total_instances > 0
+    if has_instances and (
+        changed or switch or plan.recovery or plan.notices or plan.redundancy != proxy.previous
+    ):
         write.redundancy = redundancy_row(proxy.proxy_id, plan, switch, now)
     event = None
     if switch is not None:
