@@ -137,7 +137,7 @@ def test_events_are_newest_first_and_limited(db):
 
 
 def test_openapi_document_is_public(db):
-    code, body, headers = invoke("openapi", http_event("GET", "/openapi.json"))
+    code, body, _headers = invoke("openapi", http_event("GET", "/openapi.json"))
     assert code == 200 and body["openapi"].startswith("3.")
     operations = [(method, path) for path, item in body["paths"].items() for method in item]
     assert len(operations) == 12  # the contract's twelve endpoints
@@ -377,7 +377,7 @@ def test_connection_lost_mid_write_is_503_and_writes_nothing(db, monkeypatch):
         return real(con, *args, **kwargs)
 
     monkeypatch.setattr(proxy_store, "lock_proxy", lose_connection)
-    code, payload, headers = call(
+    code, _payload, headers = call(
         "register_instance",
         "POST",
         "/proxy/instances",
