@@ -33,7 +33,10 @@ CREATE TABLE proxy_failover_configurations (
     flap_window_seconds            integer NOT NULL DEFAULT 300 CHECK (flap_window_seconds BETWEEN 1 AND 86400),
     created_at                     timestamptz NOT NULL DEFAULT now(),
     updated_at                     timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT timeout_below_interval CHECK (health_check_timeout_seconds < health_check_interval_seconds)
+    -- A 1 s interval is allowed with a 1 s timeout; the probe then stops at 90% of the interval.
+    CONSTRAINT timeout_below_interval CHECK (
+        health_check_timeout_seconds < health_check_interval_seconds
+        OR (health_check_interval_seconds = 1 AND health_check_timeout_seconds = 1))
 );
 
 CREATE TABLE proxy_instances (

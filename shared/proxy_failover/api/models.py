@@ -55,7 +55,7 @@ class ConfigFields(Body):
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> ConfigFields:
         interval, timeout = self.health_check_interval_seconds, self.health_check_timeout_seconds
-        if interval is not None and timeout is not None and timeout >= interval:
+        if interval is not None and timeout is not None and timeout >= interval > 1:
             raise ValueError("healthCheckTimeoutSeconds must be less than healthCheckIntervalSeconds")
         return self
 

@@ -22,7 +22,10 @@ UPDATE proxies p SET next_check_at = CASE
         ELSE now() + make_interval(secs => COALESCE(c.health_check_interval_seconds, 30)) END
   FROM due LEFT JOIN proxy_failover_configurations c ON c.proxy_id = due.proxy_id
  WHERE p.proxy_id = due.proxy_id
-RETURNING p.proxy_id, COALESCE(c.health_check_timeout_seconds, 5) AS timeout_seconds
+RETURNING p.proxy_id,
+          -- never longer than 90% of the interval, so a check ends before the next is due
+          LEAST(COALESCE(c.health_check_timeout_seconds, 5)::float8,
+                0.9 * COALESCE(c.health_check_interval_seconds, 30)) AS timeout_seconds
 """
 
 _TARGETS = """

@@ -1,0 +1,90 @@
+"""Local instances for probe and sweep tests: an HTTP server whose paths answer as told, and a TCP one."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FleetServer:
+    """`http://127.0.0.1:{port}/{name}` answers by `modes[name]`: ok (200), redirect (302), fail (500),
+    hang (accept, never answer). Every request is counted per name."""
+
+    def __init__(self) -> None:
+        self.modes: dict[str, str] = {}
+        self.hits: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        fleet = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                name = self.path.strip("/")
+                with fleet._lock:
+                    fleet.hits[name] += 1
+                mode = fleet.modes.get(name, "ok")
+                if mode == "hang":
+                    time.sleep(3)
+                    return
+                code = {"ok": 200, "redirect": 302, "fail": 500}[mode]
+                self.send_response(code)
+                if code == 302:
+                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 1024  # a sweep opens hundreds of connections at once
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class TcpServer:
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

@@ -1,0 +1,106 @@
+"""Probes against real local servers, and the target policy (SSRF)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+
+import pytest
+from proxy_failover.checks.policy import TargetPolicy, check_registration
+from proxy_failover.checks.probes import Prober, ProbeRequest
+from proxy_failover.errors import ForbiddenProbeTarget, InvalidInput
+
+from tests.servers import FleetServer, TcpServer, closed_port
+
+LOOPBACK_OK = TargetPolicy(allow_loopback=True)
+
+
+@pytest.fixture
+def fleet():
+    server = FleetServer()
+    yield server
+    server.close()
+
+
+def test_http_probe_outcomes(fleet):
+    fleet.modes.update({"ok": "ok", "redirect": "redirect", "fail": "fail", "hang": "hang"})
+    tcp = TcpServer()
+    requests = [
+        ProbeRequest("ok", fleet.url("ok"), 1),
+        ProbeRequest("redirect", fleet.url("redirect"), 1),
+        ProbeRequest("fail", fleet.url("fail"), 1),
+        ProbeRequest("hang", fleet.url("hang"), 0.5),
+        ProbeRequest("refused", f"http://127.0.0.1:{closed_port()}/", 1),
+        ProbeRequest("tcp", f"tcp://127.0.0.1:{tcp.port}", 1),
+    ]
+    started = time.perf_counter()
+    results = {r.instance_id: r for r in Prober(LOOPBACK_OK).run(requests)}
+    elapsed = time.perf_counter() - started
+    tcp.close()
+    assert {k: v.healthy for k, v in results.items()} == {
+        "ok": True,
+        "redirect": True,
+        "fail": False,
+        "hang": False,
+        "refused": False,
+        "tcp": True,
+    }
+    assert "timeout" in (results["hang"].error or "")
+    assert elapsed < 2.5  # the hanging probe was cut at its 0.5 s timeout, all ran at once
+    assert fleet.hits["redirect"] == 1  # the redirect (to the metadata service) was not followed
+
+
+def test_loopback_is_not_contacted_unless_allowed(fleet):
+    (result,) = Prober(TargetPolicy()).run([ProbeRequest("a", fleet.url("ok"), 1)])
+    assert not result.healthy and not result.contacted and result.error.startswith("refused")
+    assert fleet.hits["ok"] == 0
+
+
+def test_names_resolving_to_forbidden_addresses_are_not_contacted(monkeypatch):
+    """DNS answers are checked, not the name: rebinding to the metadata service gets nowhere."""
+    attempts = []
+
+    def fake_getaddrinfo(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+
+    async def no_connect(*args, **kwargs):
+        attempts.append(args)
+        raise AssertionError("must not connect")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr("asyncio.open_connection", no_connect)
+    (result,) = Prober(LOOPBACK_OK).run([ProbeRequest("a", "http://innocent.example/health", 1)])
+    assert not result.contacted and "169.254.169.254" in (result.error or "")
+    assert attempts == []
+
+
+@pytest.mark.parametrize(
+    ("address", "policy", "allowed"),
+    [
+        ("169.254.169.254", TargetPolicy(allow_loopback=True), False),
+        ("fd00:ec2::254", TargetPolicy(), False),
+        ("::ffff:169.254.169.254", TargetPolicy(), False),
+        ("127.0.0.1", TargetPolicy(), False),
+        ("127.0.0.1", TargetPolicy(allow_loopback=True), True),
+        ("10.1.2.3", TargetPolicy(), False),
+        ("10.1.2.3", TargetPolicy.from_settings(False, ["10.0.0.0/8"]), True),
+        ("169.254.1.1", TargetPolicy.from_settings(False, ["169.254.0.0/16"]), False),
+        ("192.168.1.1", TargetPolicy(), False),
+        ("93.184.216.34", TargetPolicy(), True),
+    ],
+)
+def test_policy(address, policy, allowed):
+    assert (policy.refusal(ipaddress.ip_address(address)) is None) is allowed
+
+
+def test_registration_checks():
+    assert check_registration("https://edge.example.com/healthz", TargetPolicy()).port == 443
+    assert check_registration("tcp://edge.example.com:7000", TargetPolicy()).scheme == "tcp"
+    for bad in ["gopher://x/", "http:///nohost", "tcp://host-without-port"]:
+        with pytest.raises(InvalidInput):
+            check_registration(bad, TargetPolicy())
+    with pytest.raises(ForbiddenProbeTarget):
+        check_registration("http://169.254.169.254/", TargetPolicy(allow_loopback=True))
+    with pytest.raises(ForbiddenProbeTarget):
+        check_registration("http://localhost:8080/", TargetPolicy())
