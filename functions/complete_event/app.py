@@ -1,7 +1,8 @@
 """PUT /proxy/failover/events/{eventId}/complete: close a failover event (admin)."""
 
-from proxy_failover.api.models import CompleteRequest, EventOut
+from proxy_failover.api.requests import CompleteRequest
 from proxy_failover.api.router import Api, Request
+from proxy_failover.api.views import View, event_view
 from proxy_failover.domain.models import EventStatus
 from proxy_failover.service import get_service
 
@@ -12,11 +13,11 @@ api = Api()
     "/proxy/failover/events/{eventId}/complete",
     summary="Complete a failover event (admin)",
     body=CompleteRequest,
-    response=EventOut,
+    response="EventOut",
     admin=True,
     errors=(400, 401, 403, 404, 409, 413, 503),
 )
-def complete_event(request: Request[CompleteRequest, None]) -> EventOut:
+def complete_event(request: Request[CompleteRequest, None]) -> View:
     body = request.body
     event = get_service().complete_event(
         request.principal,
@@ -25,7 +26,7 @@ def complete_event(request: Request[CompleteRequest, None]) -> EventOut:
         body.error_message,
         body.duration_ms,
     )
-    return EventOut.model_validate(event)
+    return event_view(event)
 
 
 handler = api.handler

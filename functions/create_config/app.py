@@ -1,7 +1,8 @@
 """POST /proxy/failover/config: create or update a proxy's failover configuration (owner)."""
 
-from proxy_failover.api.models import ConfigOut, ConfigRequest
+from proxy_failover.api.requests import ConfigRequest
 from proxy_failover.api.router import Api, Request
+from proxy_failover.api.views import View, config_view
 from proxy_failover.service import get_service
 
 api = Api()
@@ -11,15 +12,15 @@ api = Api()
     "/proxy/failover/config",
     summary="Create or update a proxy's failover configuration",
     body=ConfigRequest,
-    response=ConfigOut,
+    response="ConfigOut",
     status=201,
     errors=(400, 401, 404, 413, 503),
     message="failover configuration stored",
 )
-def create_config(request: Request[ConfigRequest, None]) -> ConfigOut:
+def create_config(request: Request[ConfigRequest, None]) -> View:
+    """Unspecified fields keep their stored value (or the default for a new configuration)."""
     body = request.body
-    row = get_service().put_config(request.principal, body.proxy_id, body.config.provided())
-    return ConfigOut.model_validate(row)
+    return config_view(get_service().put_config(request.principal, body.proxy_id, body.config.provided()))
 
 
 handler = api.handler

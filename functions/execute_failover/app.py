@@ -1,7 +1,8 @@
 """POST /proxy/failover/execute: switch a proxy's active instance (admin)."""
 
-from proxy_failover.api.models import EventOut, ExecuteRequest
+from proxy_failover.api.requests import ExecuteRequest
 from proxy_failover.api.router import Api, Request
+from proxy_failover.api.views import View, event_view
 from proxy_failover.service import get_service
 
 api = Api()
@@ -11,12 +12,13 @@ api = Api()
     "/proxy/failover/execute",
     summary="Execute a failover (admin)",
     body=ExecuteRequest,
-    response=EventOut,
+    response="EventOut",
     admin=True,
     errors=(400, 401, 403, 404, 409, 413, 503),
     message="failover executed",
 )
-def execute_failover(request: Request[ExecuteRequest, None]) -> EventOut:
+def execute_failover(request: Request[ExecuteRequest, None]) -> View:
+    """409 when the source is no longer active or the target is not healthy (unless `force`)."""
     body = request.body
     event = get_service().execute_failover(
         request.principal,
@@ -26,7 +28,7 @@ def execute_failover(request: Request[ExecuteRequest, None]) -> EventOut:
         body.reason,
         force=body.force,
     )
-    return EventOut.model_validate(event)
+    return event_view(event)
 
 
 handler = api.handler

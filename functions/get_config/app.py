@@ -1,7 +1,7 @@
 """GET /proxy/failover/config/{proxyId}: a proxy's stored failover configuration (owner)."""
 
-from proxy_failover.api.models import ConfigOut
 from proxy_failover.api.router import Api, Request
+from proxy_failover.api.views import View, config_view
 from proxy_failover.service import get_service
 
 api = Api()
@@ -10,11 +10,11 @@ api = Api()
 @api.get(
     "/proxy/failover/config/{proxyId}",
     summary="Get a proxy's failover configuration",
-    response=ConfigOut,
+    response="ConfigOut",
     errors=(400, 401, 404, 503),
 )
-def get_config(request: Request[None, None]) -> ConfigOut:
-    return ConfigOut.model_validate(get_service().get_config(request.principal, request.path["proxyId"]))
+def get_config(request: Request[None, None]) -> View:
+    return config_view(get_service().get_config(request.principal, request.path["proxyId"]))
 
 
 handler = api.handler

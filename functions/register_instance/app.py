@@ -1,7 +1,8 @@
 """POST /proxy/instances: register an instance of a proxy (owner). The first one becomes active."""
 
-from proxy_failover.api.models import InstanceOut, RegisterRequest
+from proxy_failover.api.requests import RegisterRequest
 from proxy_failover.api.router import Api, Request
+from proxy_failover.api.views import View, instance_view
 from proxy_failover.service import get_service
 
 api = Api()
@@ -11,15 +12,16 @@ api = Api()
     "/proxy/instances",
     summary="Register a proxy instance",
     body=RegisterRequest,
-    response=InstanceOut,
+    response="InstanceOut",
     status=201,
     errors=(400, 401, 404, 409, 413, 503),
     message="instance registered",
 )
-def register_instance(request: Request[RegisterRequest, None]) -> InstanceOut:
+def register_instance(request: Request[RegisterRequest, None]) -> View:
+    """The first instance registered for a proxy becomes its active instance."""
     body = request.body
     data = body.instance_data.model_dump()
-    return InstanceOut.model_validate(get_service().register_instance(request.principal, body.proxy_id, data))
+    return instance_view(get_service().register_instance(request.principal, body.proxy_id, data))
 
 
 handler = api.handler

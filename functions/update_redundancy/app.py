@@ -1,7 +1,8 @@
 """PUT /proxy/{proxyId}/redundancy: recompute the posture; a new activeInstanceId switches (admin)."""
 
-from proxy_failover.api.models import RedundancyOut, RedundancyUpdate
+from proxy_failover.api.requests import RedundancyUpdate
 from proxy_failover.api.router import Api, Request
+from proxy_failover.api.views import View, redundancy_view
 from proxy_failover.service import get_service
 
 api = Api()
@@ -11,17 +12,19 @@ api = Api()
     "/proxy/{proxyId}/redundancy",
     summary="Update a proxy's redundancy status (admin)",
     body=RedundancyUpdate,
-    response=RedundancyOut,
+    response="RedundancyOut",
     admin=True,
     errors=(400, 401, 403, 404, 409, 413, 503),
 )
-def update_redundancy(request: Request[RedundancyUpdate, None]) -> RedundancyOut:
+def update_redundancy(request: Request[RedundancyUpdate, None]) -> View:
+    """Counts and level are always recomputed by the server; an `activeInstanceId` that differs from
+    the active instance switches to it, recorded as a manual failover event."""
     body = request.body
     active = str(body.active_instance_id) if body.active_instance_id else None
     row = get_service().put_redundancy(
         request.principal, request.path["proxyId"], active, body.last_failover_reason, body.force
     )
-    return RedundancyOut.model_validate(row)
+    return redundancy_view(row)
 
 
 handler = api.handler

@@ -7,13 +7,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .checks.policy import TargetPolicy, check_registration
-from .domain.decisions import Decision, Switch, check_manual_switch, evaluate, reconcile
-from .domain.health import apply_check
-from .domain.models import SYSTEM_ACTOR, EventStatus, EventType, HealthStatus, Instance
-from .engine import Batch, to_writes
+from .domain.models import SYSTEM_ACTOR, EventStatus, EventType, HealthStatus
 from .errors import (
     ConfigNotFound,
     EventAlreadyCompleted,
@@ -23,10 +19,16 @@ from .errors import (
     RedundancyNotFound,
 )
 from .identity import Principal
-from .notify.relay import deliver_now
 from .settings import get_settings
-from .store import changes, events, proxies
+from .store import events, proxies
 from .store.db import Connection, Database, get_database
+
+if TYPE_CHECKING:
+    from .domain.decisions import Decision
+    from .engine import Batch
+
+# Reads import only what they use: the engine, the state machine, the probe policy and the notifier
+# are imported by the write paths below, so a GET handler's cold start does not pay for them.
 
 
 def utcnow() -> datetime:
@@ -77,6 +79,8 @@ class FailoverService:
     # ---- instances -----------------------------------------------------------------------------
 
     def register_instance(self, principal: Principal, proxy_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        from .checks.policy import TargetPolicy, check_registration
+
         if data.get("health_check_url"):
             settings = get_settings()
             check_registration(
@@ -111,6 +115,10 @@ class FailoverService:
             raise InstanceNotFound(f"instance {instance_id} not found")
         if row is not None:
             return row
+        from .domain.decisions import reconcile
+        from .domain.health import apply_check
+        from .engine import Batch, to_writes
+        from .store import changes
 
         def work(con: Connection) -> tuple[dict[str, Any], Batch]:
             proxy = proxies.lock_proxy_of_instance(con, instance_id, principal)
@@ -153,6 +161,8 @@ class FailoverService:
     # ---- failover ------------------------------------------------------------------------------
 
     def evaluate(self, principal: Principal, proxy_id: str) -> Decision:
+        from .domain.decisions import evaluate
+
         with self.db.transaction() as con:
             # Read-only: the lock only keeps the snapshot of proxy and instances consistent.
             proxy = proxies.lock_proxy(con, proxy_id, principal)
@@ -172,6 +182,10 @@ class FailoverService:
         status: EventStatus = EventStatus.IN_PROGRESS,
     ) -> dict[str, Any]:
         """An operator's switch: one transaction, checked against the locked current state."""
+        from .domain.decisions import Switch, check_manual_switch, reconcile
+        from .engine import Batch, to_writes
+        from .store import changes
+
         started = time.perf_counter()
 
         def work(con: Connection) -> tuple[str, Batch]:
@@ -287,8 +301,12 @@ class FailoverService:
 
     def _settle(self, con: Connection, proxy: proxies.ProxyState, *, allow_automatic: bool) -> Batch:
         """Recompute and store the proxy's posture after a change that is not a check result."""
+        from .domain.decisions import reconcile
+        from .engine import Batch, to_writes
+        from .store import changes
+
         now = self.clock()
-        before: list[Instance] = proxies.lock_instances(con, [proxy.proxy_id])[proxy.proxy_id]
+        before = proxies.lock_instances(con, [proxy.proxy_id])[proxy.proxy_id]
         plan = reconcile(
             before,
             proxy.active_instance_id,
@@ -304,6 +322,8 @@ class FailoverService:
         return batch
 
     def _deliver(self, batch: Batch) -> None:
+        from .notify.relay import deliver_now
+
         deliver_now(self.db, batch.outbox)
 
 

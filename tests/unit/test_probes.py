@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 import time
 
 import pytest
@@ -57,22 +56,25 @@ def test_loopback_is_not_contacted_unless_allowed(fleet):
     assert fleet.hits["ok"] == 0
 
 
-def test_names_resolving_to_forbidden_addresses_are_not_contacted(monkeypatch):
-    """DNS answers are checked, not the name: rebinding to the metadata service gets nowhere."""
-    attempts = []
+def test_names_resolving_to_forbidden_addresses_are_not_contacted(fleet):
+    """DNS answers are checked, not the name: a name rebound to the metadata service (or to a loopback
+    server the policy forbids) is refused before any connection."""
+    asked = []
 
-    def fake_getaddrinfo(host, port, *args, **kwargs):
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+    async def rebinding(host, port):
+        asked.append(host)
+        return ["169.254.169.254"] if host == "innocent.example" else ["127.0.0.1"]
 
-    async def no_connect(*args, **kwargs):
-        attempts.append(args)
-        raise AssertionError("must not connect")
-
-    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
-    monkeypatch.setattr("asyncio.open_connection", no_connect)
-    (result,) = Prober(LOOPBACK_OK).run([ProbeRequest("a", "http://innocent.example/health", 1)])
-    assert not result.contacted and "169.254.169.254" in (result.error or "")
-    assert attempts == []
+    prober = Prober(TargetPolicy(), resolver=rebinding)
+    metadata, loopback = prober.run(
+        [
+            ProbeRequest("a", "http://innocent.example/health", 1),
+            ProbeRequest("b", f"http://also-innocent.example:{fleet.port}/ok", 1),
+        ]
+    )
+    assert asked == ["innocent.example", "also-innocent.example"]
+    assert not metadata.contacted and "169.254.169.254" in (metadata.error or "")
+    assert not loopback.contacted and fleet.hits["ok"] == 0
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,13 @@ import argparse
 import importlib.util
 import json
 import sys
-import typing
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from . import schemas
 from .errors import ERROR_TABLE
 from .router import Api, Route
 
@@ -47,13 +47,13 @@ def load_routes(functions_dir: Path = ROOT / "functions") -> list[Route]:
     return sorted(routes, key=lambda r: (r.path, r.method))
 
 
-def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    if typing.get_origin(annotation) is list:
-        (inner,) = typing.get_args(annotation)
-        return inner, True
-    return None, False
+def _model_of(name: str | None) -> tuple[type[BaseModel] | None, bool]:
+    if name is None:
+        return None, False
+    many = name.endswith("[]")
+    model = getattr(schemas, name.removesuffix("[]"))
+    assert isinstance(model, type) and issubclass(model, BaseModel), name
+    return model, many
 
 
 def _error_schema() -> dict[str, Any]:
@@ -116,12 +116,22 @@ def build(routes: list[Route]) -> dict[str, Any]:
         if route.func.__doc__:
             operation["description"] = route.func.__doc__.strip()
         params = [_parameter(n) for n in route.pattern.groupindex]
-        if route.query is not None:
-            for name, field in route.query.model_fields.items():
-                schema = route.query.model_json_schema()["properties"][name]
-                params.append(
-                    {"name": name, "in": "query", "required": field.is_required(), "schema": schema}
-                )
+        for name, spec in (route.query or {}).items():
+            schema = {
+                "type": "integer",
+                "minimum": spec.minimum,
+                "maximum": spec.maximum,
+                "default": spec.default,
+            }
+            params.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "description": spec.description,
+                    "schema": schema,
+                }
+            )
         if params:
             operation["parameters"] = params
         if route.body is not None:

@@ -14,9 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import (
     Forbidden,
@@ -31,6 +29,9 @@ from ..observability import correlation_id, get_logger
 from ..settings import get_settings
 from .auth import authenticate
 from .errors import RETRY_AFTER_SECONDS, envelope, status_for, validation_details
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 logger = get_logger("api")
 B = TypeVar("B")
@@ -49,6 +50,33 @@ class Request(Generic[B, Q]):
     event: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class QueryInt:
+    """An integer query parameter: parsed and range-checked without pydantic."""
+
+    minimum: int
+    maximum: int
+    default: int
+    description: str = ""
+
+    def parse(self, name: str, raw: str | None) -> int:
+        if raw is None or raw == "":
+            return self.default
+        if not raw.strip().lstrip("-").isdigit() or len(raw) > 12:
+            raise InvalidInput(
+                f"query parameter {name} must be an integer",
+                details=[{"field": name, "message": "must be an integer", "type": "int_parsing"}],
+            )
+        value = int(raw)
+        if not self.minimum <= value <= self.maximum:
+            message = f"must be between {self.minimum} and {self.maximum}"
+            raise InvalidInput(
+                f"query parameter {name} {message}",
+                details=[{"field": name, "message": message, "type": "range"}],
+            )
+        return value
+
+
 @dataclass(slots=True)
 class Route:
     method: str
@@ -56,8 +84,9 @@ class Route:
     func: Callable[[Request[Any, Any]], Any]
     summary: str
     body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    response: Any = None
+    query: dict[str, QueryInt] | None = None
+    # Name of the documented response schema in api/schemas.py; "Name[]" for a list.
+    response: str | None = None
     status: int = 200
     admin: bool = False
     public: bool = False
@@ -87,14 +116,6 @@ def error_response(exc: ProxyFailoverError) -> dict[str, Any]:
     status = status_for(exc)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
     return _response(status, envelope(exc.code, exc.message, status, exc.details), headers)
-
-
-def _dump(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True)
-    if isinstance(value, list):
-        return [_dump(v) for v in value]
-    return value
 
 
 def _check_path_params(params: dict[str, str]) -> None:
@@ -181,7 +202,7 @@ class Api:
             result = route.func(Request(principal, params, body, query, event))
             if isinstance(result, dict) and "statusCode" in result:
                 return result  # a raw response (e.g. a static document)
-            payload: dict[str, Any] = {"data": _dump(result)}
+            payload: dict[str, Any] = {"data": result}
             if route.message:
                 payload["message"] = route.message
             return _response(route.status, payload)
@@ -208,6 +229,8 @@ class Api:
                 raise InvalidInput("body is not valid base64") from exc
         if len(data) > limit:
             raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+        from pydantic import ValidationError
+
         try:
             return route.body.model_validate_json(data)
         except ValidationError as exc:
@@ -218,7 +241,4 @@ class Api:
         if route.query is None:
             return None
         params = event.get("queryStringParameters") or {}
-        try:
-            return route.query.model_validate(params)
-        except ValidationError as exc:
-            raise InvalidInput("query string is invalid", details=validation_details(exc.errors())) from None
+        return {name: spec.parse(name, params.get(name)) for name, spec in route.query.items()}

@@ -9,6 +9,7 @@ so a hostname that resolves to a forbidden address is refused too (no DNS-rebind
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -54,7 +55,7 @@ class TargetPolicy:
     allowed_networks: tuple[IPNetwork, ...] = field(default=())
 
     @classmethod
-    def from_settings(cls, allow_loopback: bool, cidrs: list[str]) -> TargetPolicy:
+    def from_settings(cls, allow_loopback: bool, cidrs: Sequence[str]) -> TargetPolicy:
         return cls(allow_loopback, tuple(ipaddress.ip_network(c, strict=False) for c in cidrs))
 
     def refusal(self, address: IPAddress) -> str | None:

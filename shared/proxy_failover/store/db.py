@@ -8,7 +8,6 @@ executed with a single network round trip (pg8000's unnamed execution costs thre
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -98,7 +97,7 @@ def translate(exc: Exception) -> Exception:
         if code == "22P02" or code.startswith("22"):
             return ConstraintViolation(message, constraint=None, sqlstate=code)
         return DatabaseError(f"{code}: {message}")
-    if isinstance(exc, pgx.InterfaceError | OSError | socket.timeout | ssl.SSLError):
+    if isinstance(exc, pgx.InterfaceError | OSError | socket.timeout):  # ssl.SSLError is an OSError
         return DatabaseUnavailable(f"database unavailable: {exc}")
     return exc
 
@@ -115,24 +114,26 @@ class Connection:
     """A pg8000 connection with a prepared-statement cache and a round-trip counter."""
 
     raw: Any
-    statements: dict[str, Any] = field(default_factory=dict)
+    prepared: dict[str, Any] = field(default_factory=dict)
     round_trips: int = 0
+    statements: int = 0
     last_used: float = field(default_factory=time.monotonic)
     in_transaction: bool = False
     broken: bool = False
 
     def run(self, sql: str, **params: Any) -> list[list[Any]]:
         """Execute one statement and return its rows. Parameters are `:name` placeholders."""
+        self.statements += 1
         try:
             if not params:
                 self.round_trips += 1
                 rows = self.raw.run(sql)
             else:
-                prepared = self.statements.get(sql)
+                prepared = self.prepared.get(sql)
                 if prepared is None:
                     self.round_trips += 1
                     prepared = self.raw.prepare(sql)
-                    self.statements[sql] = prepared
+                    self.prepared[sql] = prepared
                 self.round_trips += 1
                 rows = prepared.run(**params)
         except Exception as exc:
@@ -145,7 +146,7 @@ class Connection:
         return rows if rows is not None else []
 
     def columns(self, sql: str) -> list[str]:
-        prepared = self.statements.get(sql)
+        prepared = self.prepared.get(sql)
         cols = prepared.columns if prepared is not None else self.raw.columns
         return [c["name"] for c in cols or []]
 
@@ -187,7 +188,11 @@ class Database:
         import pg8000.native
 
         p = self.params
-        ssl_context = ssl.create_default_context() if p.use_ssl else None
+        ssl_context = None
+        if p.use_ssl:
+            import ssl  # only TLS connections (Aurora) pay for it
+
+            ssl_context = ssl.create_default_context()
         try:
             raw = pg8000.native.Connection(
                 p.user,

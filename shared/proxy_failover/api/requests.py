@@ -1,6 +1,7 @@
-"""Request and response bodies, camelCase on the wire. Built lazily (defer_build): cold start matters."""
+"""Request bodies, camelCase on the wire, strict JSON types, unknown fields refused.
 
-from __future__ import annotations
+Only handlers that take a body import this module (and with it pydantic); it is built lazily.
+"""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -9,7 +10,6 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-from ..domain.decisions import Decision
 from ..domain.models import HealthStatus, LoadBalancingAlgorithm, Strategy
 
 ProxyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,255}$")]
@@ -25,15 +25,6 @@ class Body(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True, defer_build=True
     )
-
-
-class Out(BaseModel):
-    """Output: read from snake_case rows, written in camelCase."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
-
-
-# ---- configuration -------------------------------------------------------------------------------
 
 
 class ConfigFields(Body):
@@ -53,7 +44,7 @@ class ConfigFields(Body):
     flap_window_seconds: Seconds | None = None
 
     @model_validator(mode="after")
-    def _timeout_below_interval(self) -> ConfigFields:
+    def _timeout_below_interval(self) -> "ConfigFields":
         interval, timeout = self.health_check_interval_seconds, self.health_check_timeout_seconds
         if interval is not None and timeout is not None and timeout >= interval > 1:
             raise ValueError("healthCheckTimeoutSeconds must be less than healthCheckIntervalSeconds")
@@ -68,29 +59,6 @@ class ConfigRequest(Body):
     config: ConfigFields = Field(default_factory=ConfigFields)
 
 
-class ConfigOut(Out):
-    proxy_id: str
-    failover_strategy: Strategy
-    health_check_interval_seconds: int
-    health_check_timeout_seconds: int
-    unhealthy_threshold: int
-    healthy_threshold: int
-    max_recovery_attempts: int
-    recovery_backoff_seconds: int
-    enable_auto_failover: bool
-    enable_auto_recovery: bool
-    enable_load_balancing: bool
-    load_balancing_algorithm: LoadBalancingAlgorithm
-    failback_hold_down_seconds: int
-    flap_threshold: int
-    flap_window_seconds: int
-    created_at: datetime
-    updated_at: datetime
-
-
-# ---- instances -----------------------------------------------------------------------------------
-
-
 class InstanceData(Body):
     instance_name: Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
     instance_type: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "standard"
@@ -102,29 +70,6 @@ class InstanceData(Body):
 class RegisterRequest(Body):
     proxy_id: ProxyId
     instance_data: InstanceData
-
-
-class InstanceOut(Out):
-    id: UUID
-    proxy_id: str
-    instance_name: str
-    instance_type: str
-    priority: int
-    weight: int
-    health_check_url: str | None
-    health_status: HealthStatus
-    consecutive_failures: int
-    consecutive_successes: int
-    last_health_check: datetime | None
-    last_status_change: datetime | None
-    last_latency_ms: float | None = None
-    connection_count: int | None
-    is_active: bool
-    is_flapping: bool
-    recovery_attempts: int
-    needs_attention: bool
-    created_at: datetime
-    updated_at: datetime
 
 
 class HealthMetrics(Body):
@@ -156,33 +101,8 @@ class HealthReport(Body):
     metrics: HealthMetrics | None = None
 
 
-# ---- failover ------------------------------------------------------------------------------------
-
-
 class EvaluateRequest(Body):
     proxy_id: ProxyId
-
-
-class DecisionOut(Out):
-    proxy_id: str
-    should_failover: bool
-    reason: str
-    active_instance_id: UUID | None
-    source_instance_id: UUID | None = None
-    target_instance_id: UUID | None = None
-    strategy: Strategy | None = None
-
-    @classmethod
-    def of(cls, proxy_id: str, decision: Decision) -> DecisionOut:
-        return cls(
-            proxy_id=proxy_id,
-            should_failover=decision.should_failover,
-            reason=decision.reason,
-            active_instance_id=decision.active_instance_id,
-            source_instance_id=decision.source_instance_id,
-            target_instance_id=decision.target_instance_id,
-            strategy=decision.strategy,
-        )
 
 
 class ExecuteRequest(Body):
@@ -197,45 +117,6 @@ class CompleteRequest(Body):
     status: Literal["completed", "failed"]
     error_message: Annotated[str, StringConstraints(max_length=4000)] | None = None
     duration_ms: Annotated[int, Field(ge=0, le=2_147_483_647)] | None = None
-
-
-class EventOut(Out):
-    id: UUID
-    proxy_id: str
-    event_type: str
-    status: str
-    source_instance_id: UUID | None
-    target_instance_id: UUID | None
-    reason: str
-    actor: str
-    error_message: str | None
-    duration_ms: int | None
-    started_at: datetime
-    completed_at: datetime | None
-
-
-class EventsQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore", defer_build=True)
-
-    limit: Annotated[int, Field(ge=1, le=500)] = 50
-
-
-# ---- redundancy ----------------------------------------------------------------------------------
-
-
-class RedundancyOut(Out):
-    proxy_id: str
-    total_instances: int
-    healthy_instances: int
-    unhealthy_instances: int
-    active_instance_id: UUID | None
-    backup_instance_ids: list[UUID]
-    redundancy_level: str
-    is_degraded: bool
-    degraded_reasons: list[str]
-    last_failover_at: datetime | None
-    last_failover_reason: str | None
-    updated_at: datetime
 
 
 class RedundancyUpdate(Body):

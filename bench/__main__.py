@@ -1,0 +1,89 @@
+"""`python -m bench` (make bench): run every benchmark, print the figures, rewrite docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from bench import api_bench, engine_bench, sweep_bench
+from bench.common import ROOT, Figure
+
+SUITES = {"engine": engine_bench, "api": api_bench, "sweep": sweep_bench}
+try:
+    from bench import load_bench
+
+    SUITES["load"] = load_bench
+except ImportError:  # pragma: no cover
+    pass
+
+REPRODUCE = {
+    "engine": "python -m bench.engine_bench",
+    "api": "python -m bench.api_bench",
+    "sweep": "python -m bench.sweep_bench",
+    "load": "python -m bench.load_bench",
+}
+
+
+def _machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}, {pg or 'PostgreSQL'}"
+
+
+def write(figures: list[tuple[str, Figure]]) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Every figure below is printed by `make bench`, which also rewrites this page. Targets come from the",
+        "issues; timings are from one run on a shared, noisy machine, so compare ratios within a run rather",
+        "than absolute figures across runs. Tests never assert timings.",
+        "",
+        f"- Machine: {_machine()}",
+        f"- Database: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded PostgreSQL (pgserver)'}, fresh database per suite",
+        f"- Run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        "",
+        "| issue | figure | result | target | met | reproduce |",
+        "|---|---|---|---|---|---|",
+    ]
+    for suite, f in figures:
+        met = "" if f.met is None else ("yes" if f.met else "**no**")
+        lines.append(f"| #{f.issue} | {f.name} | {f.value} | {f.target} | {met} | `{REPRODUCE[suite]}` |")
+    notes = (
+        (ROOT / "bench" / "NOTES.md").read_text(encoding="utf-8")
+        if (ROOT / "bench" / "NOTES.md").exists()
+        else ""
+    )
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n\n" + notes, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("suites", nargs="*", help=f"run only these suites ({', '.join(SUITES)})")
+    args = parser.parse_args()
+    unknown = set(args.suites) - set(SUITES)
+    if unknown:
+        parser.error(f"unknown suites: {', '.join(sorted(unknown))}")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    chosen = args.suites or list(SUITES)
+    figures: list[tuple[str, Figure]] = []
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        figures.extend((name, f) for f in SUITES[name].run())
+    if not args.suites:
+        write(figures)
+        print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

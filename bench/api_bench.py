@@ -1,0 +1,263 @@
+"""Issue 4: cold start of every handler (fresh process: imports, init, one request against PostgreSQL)
+next to the bare import of powertools' resolver + pydantic + pg8000 + pyjwt + boto3, and warm latency
+per endpoint in-process with database round trips per request."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+from proxy_failover.domain.models import HealthStatus
+from proxy_failover.identity import Principal
+from proxy_failover.service import FailoverService
+from proxy_failover.store.db import get_database
+
+from bench.common import ROOT, Figure, fresh_database, median, percentile, report
+
+RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
+WARM = int(os.environ.get("BENCH_WARM_REQUESTS", "300"))
+BARE = "import aws_lambda_powertools.event_handler, pydantic, pg8000, jwt, boto3"
+HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py") if p.parent.name != "sweep")
+
+COLD = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+app = importlib.util.module_from_spec(spec); spec.loader.exec_module(app)
+response = app.handler(json.load(open(sys.argv[2])), None)
+assert response["statusCode"] < 500, response
+"""
+
+
+def _wall(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _seed_sample_data() -> None:
+    """The proxy the sample events name, owned by their user, so reads return real rows."""
+    service = FailoverService()
+    owner = Principal("user-a")
+    service.put_config(owner, "edge-eu-1", {})
+    for k in range(3):
+        row = service.register_instance(
+            owner,
+            "edge-eu-1",
+            {
+                "instance_name": f"edge-eu-1{'abc'[k]}",
+                "instance_type": "standard",
+                "priority": k,
+                "weight": 100,
+            },
+        )
+        service.report_health(owner, str(row["id"]), HealthStatus.HEALTHY, None)
+
+
+def cold_starts(url: str) -> list[Figure]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PYTHONPATH": str(ROOT / "shared"),
+        "LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "ADMIN_CLAIM": "cognito:groups",
+    }
+    python = sys.executable
+    bare = median([_wall([python, "-c", BARE], env) for _ in range(RUNS)])
+    figures = [
+        report(
+            Figure(
+                4,
+                "cold start baseline: bare import of resolver+pydantic+pg8000+pyjwt+boto3",
+                f"{bare * 1000:.0f} ms",
+                command="make bench",
+            )
+        )
+    ]
+    worst = 0.0
+    for name in HANDLERS:
+        times = [
+            _wall(
+                [
+                    python,
+                    "-c",
+                    COLD,
+                    str(ROOT / "functions" / name / "app.py"),
+                    str(ROOT / "events" / f"{name}.json"),
+                ],
+                env,
+            )
+            for _ in range(RUNS)
+        ]
+        value = median(times)
+        worst = max(worst, value / bare)
+        figures.append(
+            report(
+                Figure(
+                    4,
+                    f"cold start {name}",
+                    f"{value * 1000:.0f} ms ({value / bare:.2f}x bare)",
+                    "<= 0.5x",
+                    value / bare <= 0.5,
+                )
+            )
+        )
+    figures.append(
+        report(Figure(4, "cold start: worst handler / bare import", f"{worst:.2f}x", "<= 0.5x", worst <= 0.5))
+    )
+    return figures
+
+
+def _event(method: str, path: str, body=None, sub="user-a", admin=False, query=None):
+    claims = {"sub": sub}
+    if admin:
+        claims["roles"] = ["admin"]
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "headers": {"content-type": "application/json"},
+        "queryStringParameters": query,
+        "requestContext": {
+            "http": {"method": method, "path": path},
+            "requestId": "bench",
+            "authorizer": {"jwt": {"claims": claims}},
+        },
+        "body": None if body is None else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def warm_latency() -> list[Figure]:
+    from tests.helpers import function
+
+    service = FailoverService()
+    owner = Principal("user-a")
+    service.put_config(owner, "hot", {})
+    ids = [
+        str(
+            service.register_instance(
+                owner, "hot", {"instance_name": n, "instance_type": "standard", "priority": k, "weight": 100}
+            )["id"]
+        )
+        for k, n in enumerate("ab")
+    ]
+    for i in ids:
+        service.report_health(owner, i, HealthStatus.HEALTHY, None)
+    admin = Principal("ops", is_admin=True)
+    state = {"active": 0, "n": 0}
+
+    def next_event():
+        state["n"] += 1
+        return service.execute_failover(
+            admin, "hot", ids[state["active"]], ids[1 - state["active"]], "bench"
+        ), state.update(active=1 - state["active"])
+
+    cases = {
+        "get_config": (lambda: _event("GET", "/proxy/failover/config/hot"), "read"),
+        "list_instances": (lambda: _event("GET", "/proxy/hot/instances"), "read"),
+        "get_redundancy": (lambda: _event("GET", "/proxy/hot/redundancy"), "read"),
+        "list_events": (lambda: _event("GET", "/proxy/hot/failover/events", query={"limit": "50"}), "read"),
+        "evaluate_failover": (lambda: _event("POST", "/proxy/failover/evaluate", {"proxyId": "hot"}), "read"),
+        "create_config": (
+            lambda: _event(
+                "POST", "/proxy/failover/config", {"proxyId": "hot", "config": {"unhealthyThreshold": 3}}
+            ),
+            "write",
+        ),
+        "report_health": (
+            lambda: _event(
+                "PUT",
+                f"/proxy/instances/{ids[0]}/health",
+                {"healthStatus": "healthy", "metrics": {"cpuPercent": 20}},
+            ),
+            "write",
+        ),
+        "register_instance": (
+            lambda: _event(
+                "POST",
+                "/proxy/instances",
+                {"proxyId": f"reg-{uuid.uuid4().hex[:8]}", "instanceData": {"instanceName": "x"}},
+            ),
+            "write",
+        ),
+        "execute_failover": (
+            lambda: _event(
+                "POST",
+                "/proxy/failover/execute",
+                {
+                    "proxyId": "hot",
+                    "sourceInstanceId": ids[state["active"]],
+                    "targetInstanceId": ids[1 - state["active"]],
+                    "reason": "bench",
+                },
+                sub="ops",
+                admin=True,
+            ),
+            "write",
+        ),
+        "complete_event": (
+            lambda: _event(
+                "PUT",
+                f"/proxy/failover/events/{next_event()[0]['id']}/complete",
+                {"status": "completed"},
+                sub="ops",
+                admin=True,
+            ),
+            "write",
+        ),
+        "update_redundancy": (
+            lambda: _event("PUT", "/proxy/hot/redundancy", {}, sub="ops", admin=True),
+            "write",
+        ),
+    }
+    figures = []
+    db = get_database()
+    for name, (make, kind) in cases.items():
+        handler = function(name).handler
+        samples, trips = [], []
+        for k in range(WARM + 20):
+            event = copy.deepcopy(make())
+            con = db.connection()
+            before = con.round_trips
+            started = time.perf_counter()
+            response = handler(event, None)
+            elapsed = (time.perf_counter() - started) * 1000
+            assert response["statusCode"] < 400, (name, response)
+            if name == "execute_failover":
+                state["active"] = 1 - state["active"]
+            if k >= 20:  # the first requests prepare statements
+                samples.append(elapsed)
+                trips.append(db.connection().round_trips - before)
+        p50, p99 = percentile(samples, 50), percentile(samples, 99)
+        target = 2.0 if kind == "read" else 4.0
+        figures.append(
+            report(
+                Figure(
+                    4,
+                    f"warm {name} ({kind}): p50 / p99, round trips",
+                    f"{p50:.2f} / {p99:.2f} ms, {median(trips):.0f} RT",
+                    f"p50 <= {target:.0f} ms",
+                    p50 <= target,
+                )
+            )
+        )
+    return figures
+
+
+def run() -> list[Figure]:
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    with fresh_database() as (url, _db):
+        _seed_sample_data()
+        figures = cold_starts(url)
+        figures += warm_latency()
+    return figures
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,95 @@
+"""Shared benchmark plumbing: a fresh migrated database, timing helpers, result rows."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "shared"))
+
+from proxy_failover.settings import reset_settings  # noqa: E402
+from proxy_failover.store.db import Database, params_from_url, set_database  # noqa: E402
+from proxy_failover.store.migrate import migrate  # noqa: E402
+
+
+@dataclass
+class Figure:
+    issue: int
+    name: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+    command: str = "make bench"
+    note: str = ""
+
+
+def report(figure: Figure) -> Figure:
+    verdict = "" if figure.met is None else ("  [met]" if figure.met else "  [NOT met]")
+    target = f"  (target {figure.target})" if figure.target else ""
+    print(f"  #{figure.issue} {figure.name}: {figure.value}{target}{verdict}", flush=True)
+    return figure
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+@contextmanager
+def server_url() -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from proxy_failover.local import embedded_pg
+
+    url, handle = embedded_pg.start(ROOT / ".local" / "bench-pgdata")
+    try:
+        yield url
+    finally:
+        embedded_pg.stop(handle)
+
+
+@contextmanager
+def fresh_database() -> Iterator[tuple[str, Database]]:
+    """A new database with the migrations applied, made the layer's default; dropped afterwards."""
+    with server_url() as admin_url:
+        admin = Database(params_from_url(admin_url))
+        name = f"pf_bench_{uuid.uuid4().hex[:8]}"
+        admin.connection().run(f'CREATE DATABASE "{name}"')
+        base, _, query = admin_url.partition("?")
+        url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+        previous = os.environ.get("DATABASE_URL")
+        os.environ["DATABASE_URL"] = url
+        reset_settings()
+        db = Database(params_from_url(url))
+        migrate(db)
+        set_database(db)
+        try:
+            yield url, db
+        finally:
+            set_database(None)
+            if previous is None:
+                os.environ.pop("DATABASE_URL", None)
+            else:
+                os.environ["DATABASE_URL"] = previous
+            reset_settings()
+            admin.connection().run(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            )
+            admin.connection().run(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.discard()

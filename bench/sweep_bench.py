@@ -1,0 +1,232 @@
+"""Issue 5: one sweep over 10,000 instances (2,500 proxies x 4; 10% failing, 2% hanging past a 1 s
+timeout) on loopback: wall time, statements, the ratio against probing one after another; and
+detection-to-published latency for a 1 s interval."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import threading
+import time
+
+from proxy_failover.checks.policy import TargetPolicy
+from proxy_failover.checks.probes import Prober, ProbeRequest
+from proxy_failover.settings import Settings, reset_settings
+from proxy_failover.sweep import Sweeper
+
+from bench.common import Figure, fresh_database, median, report
+from bench.fleet_server import FleetProcess
+
+PROXIES = int(os.environ.get("BENCH_SWEEP_PROXIES", "2500"))
+PER_PROXY = 4
+SAMPLE = 250
+
+
+def _populate(db, fleet: FleetProcess, rng: random.Random) -> list[tuple[str, str]]:
+    """Bulk-insert the fleet already healthy (steady state), every proxy due now."""
+    con = db.autocommit()
+    proxies, configs, instances = [], [], []
+    urls: list[tuple[str, str]] = []
+    for p in range(PROXIES):
+        proxy_id = f"bench-{p:05d}"
+        proxies.append({"proxy_id": proxy_id, "owner_id": "bench"})
+        configs.append({"proxy_id": proxy_id})
+        for k in range(PER_PROXY):
+            draw = rng.random()
+            mode = "hang" if draw < 0.02 else ("fail" if draw < 0.12 else "ok")
+            url = fleet.url(mode, f"{proxy_id}-{k}")
+            instances.append(
+                {"proxy_id": proxy_id, "instance_name": f"i{k}", "priority": k, "health_check_url": url}
+            )
+            urls.append((mode, url))
+    con.run(
+        "INSERT INTO proxies (proxy_id, owner_id) SELECT r.proxy_id, r.owner_id"
+        " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text, owner_id text)",
+        rows=json.dumps(proxies),
+    )
+    con.run(
+        "INSERT INTO proxy_failover_configurations (proxy_id, health_check_interval_seconds, health_check_timeout_seconds)"
+        " SELECT r.proxy_id, 30, 1 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text)",
+        rows=json.dumps(configs),
+    )
+    con.run(
+        "INSERT INTO proxy_instances (proxy_id, instance_name, priority, health_check_url, health_status,"
+        " consecutive_successes, last_status_change)"
+        " SELECT r.proxy_id, r.instance_name, r.priority, r.health_check_url, 'healthy', 2, now() - interval '1 hour'"
+        " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text, instance_name text, priority integer,"
+        " health_check_url text)",
+        rows=json.dumps(instances),
+    )
+    con.run(
+        "UPDATE proxies p SET active_instance_id = i.id, next_check_at = now() FROM proxy_instances i"
+        " WHERE i.proxy_id = p.proxy_id AND i.priority = 0"
+    )
+    return urls
+
+
+def sweep_10k() -> list[Figure]:
+    figures = []
+    rng = random.Random(7)
+    with fresh_database() as (_, db), FleetProcess() as fleet:
+        urls = _populate(db, fleet, rng)
+        n = len(urls)
+        settings = Settings.from_environ(
+            {"PROBE_ALLOW_LOOPBACK": "true", "SWEEP_BATCH_SIZE": os.environ.get("SWEEP_BATCH_SIZE", "2500")}
+        )
+        sweeper = Sweeper(db, settings=settings)
+        con = db.connection()
+        statements = con.statements
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        stats = sweeper.run_once()
+        wall = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        used = db.connection().statements - statements
+        assert stats.checks == n, (stats.checks, n)
+        figures.append(
+            report(
+                Figure(5, f"sweep over {n:,} instances: wall time", f"{wall:.2f} s", "<= 5 s", wall <= 5.0)
+            )
+        )
+        figures.append(
+            report(
+                Figure(
+                    5,
+                    f"sweep over {n:,} instances: SQL statements",
+                    str(used),
+                    f"<= {n // 100}",
+                    used <= n // 100,
+                )
+            )
+        )
+        figures.append(
+            report(
+                Figure(
+                    7,
+                    f"sweep over {n:,} instances: peak RSS of the sweeping process",
+                    f"{peak / 1024:.0f} MiB (grew {max(0, peak - rss_before) / 1024:.0f} MiB during the sweep)",
+                )
+            )
+        )
+
+        # The same mix probed one after another, on a sample (sequential over all would take minutes).
+        sample = rng.sample(urls, SAMPLE)
+        prober = Prober(TargetPolicy(allow_loopback=True), concurrency=1)
+        started = time.perf_counter()
+        prober.run([ProbeRequest(str(k), url, 1.0) for k, (_, url) in enumerate(sample)])
+        per_probe = (time.perf_counter() - started) / SAMPLE
+        sequential = per_probe * n
+        figures.append(
+            report(
+                Figure(
+                    5,
+                    "sweep vs probing one after another (same instances, same run)",
+                    f"{sequential / wall:.0f}x faster ({sequential:.0f} s extrapolated from {SAMPLE} sequential probes)",
+                )
+            )
+        )
+    return figures
+
+
+def detection_latency() -> list[Figure]:
+    """A 1 s interval, threshold 3: from the primary dying to the failover notice arriving in SQS."""
+    import boto3
+    from moto import mock_aws
+    from proxy_failover.identity import Principal
+    from proxy_failover.notify.publisher import reset_client
+    from proxy_failover.service import FailoverService
+
+    from tests.servers import FleetServer
+
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "eu-west-1"}
+    )
+    latencies = []
+    with fresh_database() as (_, db), mock_aws():
+        sns = boto3.client("sns", region_name="eu-west-1")
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        topic = sns.create_topic(Name="bench")["TopicArn"]
+        queue = sqs.create_queue(QueueName="bench")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        os.environ.update({"NOTIFICATIONS_TOPIC_ARN": topic, "PROBE_ALLOW_LOOPBACK": "true"})
+        reset_settings()
+        reset_client()
+        fleet = FleetServer()
+        service = FailoverService(db)
+        owner = Principal("bench")
+        for trial in range(3):
+            proxy = f"fast-{trial}"
+            service.put_config(
+                owner,
+                proxy,
+                {
+                    "health_check_interval_seconds": 1,
+                    "health_check_timeout_seconds": 1,
+                    "unhealthy_threshold": 3,
+                },
+            )
+            for k, name in enumerate(["primary", "backup"]):
+                service.register_instance(
+                    owner,
+                    proxy,
+                    {
+                        "instance_name": name,
+                        "instance_type": "standard",
+                        "priority": k,
+                        "weight": 1,
+                        "health_check_url": fleet.url(f"{proxy}-{name}"),
+                    },
+                )
+        stop = threading.Event()
+        sweeper = Sweeper(db, settings=Settings.from_environ())
+
+        def keep_sweeping() -> None:
+            while not stop.is_set():
+                sweeper.run_once()
+                stop.wait(0.05)
+
+        runner = threading.Thread(target=keep_sweeping, daemon=True)
+        runner.start()
+        time.sleep(2.5)  # instances turn healthy
+        for trial in range(3):
+            while sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+                pass
+            died = time.monotonic()
+            fleet.modes[f"fast-{trial}-primary"] = "fail"
+            arrived = None
+            while arrived is None and time.monotonic() - died < 15:
+                for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
+                    "Messages", []
+                ):
+                    body = json.loads(json.loads(message["Body"])["Message"])
+                    if body["type"] == "failover" and body["proxyId"] == f"fast-{trial}":
+                        arrived = time.monotonic()
+                time.sleep(0.02)
+            latencies.append((arrived or float("inf")) - died)
+        stop.set()
+        runner.join(timeout=10)
+        fleet.close()
+    worst = max(latencies)
+    return [
+        report(
+            Figure(
+                5,
+                "detection-to-published latency, 1 s interval x threshold 3 (median / worst of 3)",
+                f"{median(latencies):.2f} / {worst:.2f} s",
+                "<= 4 s",
+                worst <= 4.0,
+            )
+        )
+    ]
+
+
+def run() -> list[Figure]:
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    return sweep_10k() + detection_latency()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,101 @@
+"""Response bodies as documented in the OpenAPI document (camelCase). Handlers serialise with the
+plain functions of `views.py`; `tests/unit/test_views.py` holds every view to these schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from ..domain.models import HealthStatus, LoadBalancingAlgorithm, Strategy
+
+
+class Out(BaseModel):
+    """Output: read from snake_case rows, written in camelCase."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
+
+
+class ConfigOut(Out):
+    proxy_id: str
+    failover_strategy: Strategy
+    health_check_interval_seconds: int
+    health_check_timeout_seconds: int
+    unhealthy_threshold: int
+    healthy_threshold: int
+    max_recovery_attempts: int
+    recovery_backoff_seconds: int
+    enable_auto_failover: bool
+    enable_auto_recovery: bool
+    enable_load_balancing: bool
+    load_balancing_algorithm: LoadBalancingAlgorithm
+    failback_hold_down_seconds: int
+    flap_threshold: int
+    flap_window_seconds: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class InstanceOut(Out):
+    id: UUID
+    proxy_id: str
+    instance_name: str
+    instance_type: str
+    priority: int
+    weight: int
+    health_check_url: str | None
+    health_status: HealthStatus
+    consecutive_failures: int
+    consecutive_successes: int
+    last_health_check: datetime | None
+    last_status_change: datetime | None
+    last_latency_ms: float | None = None
+    connection_count: int | None
+    is_active: bool
+    is_flapping: bool
+    recovery_attempts: int
+    needs_attention: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class DecisionOut(Out):
+    proxy_id: str
+    should_failover: bool
+    reason: str
+    active_instance_id: UUID | None
+    source_instance_id: UUID | None = None
+    target_instance_id: UUID | None = None
+    strategy: Strategy | None = None
+
+
+class EventOut(Out):
+    id: UUID
+    proxy_id: str
+    event_type: str
+    status: str
+    source_instance_id: UUID | None
+    target_instance_id: UUID | None
+    reason: str
+    actor: str
+    error_message: str | None
+    duration_ms: int | None
+    started_at: datetime
+    completed_at: datetime | None
+
+
+class RedundancyOut(Out):
+    proxy_id: str
+    total_instances: int
+    healthy_instances: int
+    unhealthy_instances: int
+    active_instance_id: UUID | None
+    backup_instance_ids: list[UUID]
+    redundancy_level: str
+    is_degraded: bool
+    degraded_reasons: list[str]
+    last_failover_at: datetime | None
+    last_failover_reason: str | None
+    updated_at: datetime

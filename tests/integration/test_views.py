@@ -1,0 +1,37 @@
+"""The plain-function views serialise exactly the documented response schemas (api/schemas.py)."""
+
+from __future__ import annotations
+
+from proxy_failover.api import schemas, views
+from proxy_failover.domain.models import HealthStatus
+from proxy_failover.identity import Principal
+from proxy_failover.service import FailoverService
+
+OWNER = Principal("owner")
+ADMIN = Principal("ops", is_admin=True)
+
+
+def _matches(model, view):
+    documented = {field.alias or name for name, field in model.model_fields.items()}
+    assert set(view) == documented, set(view) ^ documented
+    model.model_validate(view)  # every value has the documented type
+
+
+def test_views_match_their_schemas(db):
+    service = FailoverService(db)
+    config = service.put_config(OWNER, "p", {"unhealthy_threshold": 1})
+    a = service.register_instance(
+        OWNER, "p", {"instance_name": "a", "instance_type": "standard", "priority": 1, "weight": 1}
+    )
+    b = service.register_instance(
+        OWNER, "p", {"instance_name": "b", "instance_type": "standard", "priority": 2, "weight": 1}
+    )
+    service.report_health(OWNER, str(b["id"]), HealthStatus.HEALTHY, {"conns": 3})
+    service.report_health(OWNER, str(a["id"]), HealthStatus.UNHEALTHY, None)
+    _matches(schemas.ConfigOut, views.config_view(config))
+    for row in service.list_instances(OWNER, "p"):
+        _matches(schemas.InstanceOut, views.instance_view(row))
+    for row in service.list_events(OWNER, "p", 50):
+        _matches(schemas.EventOut, views.event_view(row))
+    _matches(schemas.RedundancyOut, views.redundancy_view(service.get_redundancy(OWNER, "p")))
+    _matches(schemas.DecisionOut, views.decision_view("p", service.evaluate(OWNER, "p")))
