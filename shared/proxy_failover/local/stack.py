@@ -1,0 +1,344 @@
+"""`make run`: the whole system on one machine, no Docker, no AWS account.
+
+PostgreSQL (DATABASE_URL, else embedded under .local/), migrations, a local SNS endpoint (moto) with an
+SQS subscription whose messages are appended to LOCAL_NOTIFICATIONS_FILE, the HTTP API on
+127.0.0.1:$PORT through the real handlers, Swagger UI at /docs, and the sweep every SCHEDULE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[3]
+DEV_SECRET = "local-development-secret-change-me-0123456789"  # noqa: S105 - local stack only, printed
+
+
+@dataclass
+class LocalConfig:
+    port: int
+    schedule_seconds: float
+    notifications_file: Path
+    data_dir: Path
+    database_url: str | None
+
+    @classmethod
+    def from_environ(cls) -> LocalConfig:
+        return cls(
+            port=int(os.environ.get("PORT", "3000")),
+            schedule_seconds=float(os.environ.get("SCHEDULE_SECONDS", "10")),
+            notifications_file=Path(
+                os.environ.get("LOCAL_NOTIFICATIONS_FILE", str(ROOT / ".local" / "notifications.jsonl"))
+            ),
+            data_dir=Path(os.environ.get("LOCAL_DATA_DIR", str(ROOT / ".local"))),
+            database_url=os.environ.get("DATABASE_URL") or None,
+        )
+
+
+def say(message: str) -> None:
+    print(f"[local] {message}", flush=True)
+
+
+class NotificationBridge(threading.Thread):
+    """Reads the SQS queue subscribed to the topic and appends each message to a JSON-lines file."""
+
+    def __init__(self, sqs: Any, queue_url: str, path: Path) -> None:
+        super().__init__(name="notifications", daemon=True)
+        self.sqs, self.queue_url, self.path = sqs, queue_url, path
+        self.stopping = threading.Event()
+        self.delivered = 0
+
+    def run(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while not self.stopping.is_set():
+            try:
+                batch = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                )
+            except Exception:
+                if self.stopping.wait(0.5):
+                    return
+                continue
+            for message in batch.get("Messages", []):
+                envelope = json.loads(message["Body"])
+                line = json.loads(envelope["Message"])
+                line["attributes"] = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+                with self.path.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(line) + "\n")
+                self.delivered += 1
+                say(
+                    f"notification {line.get('type')} proxy={line.get('proxyId')} severity={line.get('severity')}"
+                )
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class Scheduler(threading.Thread):
+    """EventBridge's `rate(...)`: invokes the sweep function every SCHEDULE_SECONDS with a scheduled event."""
+
+    def __init__(self, handler: Any, every: float) -> None:
+        super().__init__(name="scheduler", daemon=True)
+        self.handler, self.every = handler, every
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        from .apigw import LambdaContext
+
+        event = json.loads((ROOT / "events" / "sweep.json").read_text())
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                # The sweep keeps going until shortly before its deadline, i.e. the next tick.
+                self.handler(
+                    event, _StoppableContext(LambdaContext("SweepFunction", self.every), self.stopping)
+                )
+            except Exception as exc:
+                say(f"sweep failed: {type(exc).__name__}: {exc}")
+            self.stopping.wait(max(0.0, self.every - (time.monotonic() - started)))
+
+
+class _StoppableContext:
+    def __init__(self, inner: Any, stopping: threading.Event) -> None:
+        self.inner, self.stopping = inner, stopping
+        self.function_name = inner.function_name
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 0 if self.stopping.is_set() else int(self.inner.get_remaining_time_in_millis())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _http_server(gateway: Any, port: int) -> ThreadingHTTPServer:
+    from swagger_ui_bundle import swagger_ui_path
+
+    swagger = Path(swagger_ui_path)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            if self.command == "GET" and parts.path in {"/docs", "/docs/"} | {
+                f"/docs/{p.name}" for p in swagger.iterdir()
+            }:
+                self._docs(parts.path)
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            status, headers, payload, function = gateway.invoke(
+                self.command, parts.path, parts.query, dict(self.headers.items()), body
+            )
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            if os.environ.get("LOCAL_ACCESS_LOG", "true") == "true":
+                say(f"{self.command} {self.path} -> {status} ({function or 'no route'})")
+
+        def _docs(self, path: str) -> None:
+            name = path.removeprefix("/docs").strip("/") or "index.html"
+            if name == "index.html":
+                data = _SWAGGER_PAGE.encode()
+                kind = "text/html"
+            else:
+                data = (swagger / name).read_bytes()
+                kind = {"css": "text/css", "js": "application/javascript", "png": "image/png"}.get(
+                    name.rsplit(".", 1)[-1], "application/octet-stream"
+                )
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        request_queue_size = 512
+
+    return Server(("127.0.0.1", port), Handler)
+
+
+_SWAGGER_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Proxy failover API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: true});</script>
+</body></html>"""
+
+
+class Stack:
+    """Starts and stops every part in order; `close` leaves nothing running."""
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self._closers: list[Any] = []
+        self.url = f"http://127.0.0.1:{config.port}"
+
+    def start(self) -> None:
+        config = self.config
+        os.environ.setdefault("JWT_SECRET", DEV_SECRET)
+        os.environ.setdefault("LOG_LEVEL", "WARNING")
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        os.environ.setdefault("SWEEP_DEADLINE_MARGIN_SECONDS", "0.5")
+        os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
+
+        database_url = config.database_url
+        if database_url is None:
+            from . import embedded_pg
+
+            say(f"starting embedded PostgreSQL in {config.data_dir / 'pgdata'}")
+            database_url, handle = embedded_pg.start(config.data_dir / "pgdata")
+            self._closers.append(lambda: embedded_pg.stop(handle))
+        os.environ["DATABASE_URL"] = database_url
+
+        from ..settings import reset_settings
+
+        reset_settings()
+        from ..store.migrate import migrate
+
+        applied = migrate()
+        say(f"database ready ({'applied ' + ', '.join(applied) if applied else 'schema up to date'})")
+
+        self._start_sns()
+        reset_settings()
+
+        from .apigw import Gateway, load_template, routes_from_template
+
+        template = load_template(ROOT / "template.yaml")
+        gateway = Gateway(routes_from_template(ROOT, template))
+        server = _http_server(gateway, config.port)
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        thread.start()
+
+        def close_http() -> None:
+            server.shutdown()
+            server.server_close()
+
+        self._closers.append(close_http)
+        say(
+            f"API on {self.url} ({len(gateway.routes)} routes from template.yaml); Swagger UI on {self.url}/docs"
+        )
+
+        if config.schedule_seconds > 0:
+            sweep = template["Resources"]["SweepFunction"]["Properties"]
+            from .apigw import _load_handler
+
+            scheduler = Scheduler(
+                _load_handler(ROOT, sweep["CodeUri"], sweep["Handler"]), config.schedule_seconds
+            )
+            scheduler.start()
+
+            def stop_scheduler() -> None:
+                scheduler.stopping.set()
+                scheduler.join(timeout=30)
+
+            self._closers.append(stop_scheduler)
+            say(f"sweep every {config.schedule_seconds:g} s")
+        else:
+            say("scheduled sweep off (SCHEDULE_SECONDS=0)")
+
+    def _start_sns(self) -> None:
+        import logging
+
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+        moto.start()
+        host, port = moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL_SNS": endpoint,
+                "AWS_ENDPOINT_URL_SQS": endpoint,
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
+            }
+        )
+        region = os.environ["AWS_DEFAULT_REGION"]
+        sns = boto3.client("sns", region_name=region, endpoint_url=endpoint)
+        sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint)
+        topic = sns.create_topic(Name="proxy-failover-events-local")["TopicArn"]
+        queue = sqs.create_queue(QueueName="local-notifications")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        os.environ["NOTIFICATIONS_TOPIC_ARN"] = topic
+        bridge = NotificationBridge(sqs, queue, self.config.notifications_file)
+        bridge.start()
+
+        def close_sns() -> None:
+            bridge.stopping.set()
+            bridge.join(timeout=5)
+            moto.stop()
+
+        self._closers.append(close_sns)
+        say(f"local SNS at {endpoint}; notifications -> {self.config.notifications_file}")
+
+    def close(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception as exc:  # keep closing the rest
+                say(f"while stopping: {type(exc).__name__}: {exc}")
+        from ..store.db import get_database
+
+        get_database().discard()
+
+
+def main() -> int:
+    config = LocalConfig.from_environ()
+    stack = Stack(config)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+        from .tokens import dev_tokens
+
+        user, admin = dev_tokens()
+        say(f"JWT_SECRET={os.environ['JWT_SECRET']}")
+        say(f"user token:  {user}")
+        say(f"admin token: {admin}")
+        say(f"try: curl -s {stack.url}/proxy/demo/instances -H 'Authorization: Bearer <token>'")
+        say("Ctrl-C stops everything")
+        stopping.wait()
+    finally:
+        say("stopping")
+        stack.close()
+        say("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

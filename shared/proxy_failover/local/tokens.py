@@ -1,0 +1,43 @@
+"""Development tokens for the local stack (`make token`): HS256 with JWT_SECRET, valid for 12 hours."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def make_token(subject: str, *, admin: bool = False, hours: float = 12.0) -> str:
+    import jwt
+
+    from ..settings import get_settings
+
+    settings = get_settings()
+    secret = settings.jwt_secret or os.environ.get("JWT_SECRET") or _dev_secret()
+    claims: dict[str, object] = {
+        "sub": subject,
+        "iat": int(time.time()),
+        "exp": int(time.time() + hours * 3600),
+    }
+    if admin:
+        claims[settings.admin_claim] = ["admin"]
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    return jwt.encode(claims, secret, algorithm=settings.jwt_algorithm)
+
+
+def _dev_secret() -> str:
+    from .stack import DEV_SECRET
+
+    return DEV_SECRET
+
+
+def dev_tokens() -> tuple[str, str]:
+    return make_token("local-user"), make_token("local-admin", admin=True)
+
+
+if __name__ == "__main__":
+    user, admin = dev_tokens()
+    sys.stdout.write(f"USER_TOKEN={user}\nADMIN_TOKEN={admin}\n")
