@@ -43,7 +43,7 @@ bench: $(VENV)/.installed        ## regenerate docs/benchmarks.md
 	$(PY) -m bench
 
 fuzz: $(VENV)/.installed         ## long schemathesis run against the local stack
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(PY) -m pytest -q tests/e2e/test_fuzz.py
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_fuzz.py
 
 demo: $(VENV)/.installed         ## a proxy with three instances: watch a failover and a failback
 	$(PY) -m proxy_failover.local.demo

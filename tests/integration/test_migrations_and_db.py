@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 import uuid
 
 import pytest
@@ -84,16 +85,28 @@ def test_constraint_violations_surface_as_layer_exceptions(db):
         con.run("INSERT INTO proxies (proxy_id, owner_id) VALUES (:p, 'u')", p="bad id with spaces")
 
 
-def test_a_broken_connection_is_replaced(db):
+def test_a_connection_the_server_closed_is_replaced_before_use(db):
+    """After a restart or failover of PostgreSQL the next request gets a new connection, not a 503."""
     con = db.connection()
     pid = con.run("SELECT pg_backend_pid()")[0][0]
     killer = Database(db.params)
     killer.connection().run(f"SELECT pg_terminate_backend({pid})")
     killer.discard()
-    with pytest.raises(DatabaseUnavailable):
-        db.autocommit().run("SELECT 1")
+    time.sleep(0.2)  # the server's goodbye reaches our socket
     assert db.autocommit().run("SELECT 1") == [[1]]
     assert db.connection().run("SELECT pg_backend_pid()")[0][0] != pid
+
+
+def test_a_connection_lost_mid_statement_is_unavailable_then_replaced(db):
+    con = db.connection()
+    pid = con.run("SELECT pg_backend_pid()")[0][0]
+    killer = Database(db.params)
+    with pytest.raises(DatabaseUnavailable):
+        with db.transaction() as tx:
+            killer.connection().run(f"SELECT pg_terminate_backend({pid})")
+            tx.run("SELECT pg_sleep(0.2)")
+    killer.discard()
+    assert db.autocommit().run("SELECT 1") == [[1]]
 
 
 def test_an_unreachable_server_is_database_unavailable():

@@ -7,6 +7,7 @@ executed with a single network round trip (pg8000's unnamed execution costs thre
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -159,6 +160,21 @@ class Connection:
         found = self.rows_as_dicts(sql, **params)
         return found[0] if found else None
 
+    def closed_by_server(self) -> bool:
+        """True when the server has closed this connection (restart, failover, idle timeout).
+
+        Between statements nothing is expected on the socket, so readable means EOF or a fatal notice:
+        one non-blocking poll, no round trip.
+        """
+        sock = getattr(self.raw, "_usock", None)
+        if sock is None:
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
     def close(self) -> None:
         try:
             self.raw.close()
@@ -211,7 +227,7 @@ class Database:
 
     def connection(self) -> Connection:
         con: Connection | None = getattr(self._local, "con", None)
-        if con is not None and con.broken:
+        if con is not None and (con.broken or (not con.in_transaction and con.closed_by_server())):
             con.close()
             con = None
         if con is not None and time.monotonic() - con.last_used > self.settings.db_idle_ping_seconds:
