@@ -17,60 +17,18 @@ from proxy_failover.settings import Settings, reset_settings
 from proxy_failover.sweep import Sweeper
 
 from bench.common import Figure, fresh_database, median, report
-from bench.fleet_server import FleetProcess
+from tests.fleet import FleetProcess, populate
 
 PROXIES = int(os.environ.get("BENCH_SWEEP_PROXIES", "2500"))
 PER_PROXY = 4
 SAMPLE = 250
 
 
-def _populate(db, fleet: FleetProcess, rng: random.Random) -> list[tuple[str, str]]:
-    """Bulk-insert the fleet already healthy (steady state), every proxy due now."""
-    con = db.autocommit()
-    proxies, configs, instances = [], [], []
-    urls: list[tuple[str, str]] = []
-    for p in range(PROXIES):
-        proxy_id = f"bench-{p:05d}"
-        proxies.append({"proxy_id": proxy_id, "owner_id": "bench"})
-        configs.append({"proxy_id": proxy_id})
-        for k in range(PER_PROXY):
-            draw = rng.random()
-            mode = "hang" if draw < 0.02 else ("fail" if draw < 0.12 else "ok")
-            url = fleet.url(mode, f"{proxy_id}-{k}")
-            instances.append(
-                {"proxy_id": proxy_id, "instance_name": f"i{k}", "priority": k, "health_check_url": url}
-            )
-            urls.append((mode, url))
-    con.run(
-        "INSERT INTO proxies (proxy_id, owner_id) SELECT r.proxy_id, r.owner_id"
-        " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text, owner_id text)",
-        rows=json.dumps(proxies),
-    )
-    con.run(
-        "INSERT INTO proxy_failover_configurations (proxy_id, health_check_interval_seconds, health_check_timeout_seconds)"
-        " SELECT r.proxy_id, 30, 1 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text)",
-        rows=json.dumps(configs),
-    )
-    con.run(
-        "INSERT INTO proxy_instances (proxy_id, instance_name, priority, health_check_url, health_status,"
-        " consecutive_successes, last_status_change)"
-        " SELECT r.proxy_id, r.instance_name, r.priority, r.health_check_url, 'healthy', 2, now() - interval '1 hour'"
-        " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text, instance_name text, priority integer,"
-        " health_check_url text)",
-        rows=json.dumps(instances),
-    )
-    con.run(
-        "UPDATE proxies p SET active_instance_id = i.id, next_check_at = now() FROM proxy_instances i"
-        " WHERE i.proxy_id = p.proxy_id AND i.priority = 0"
-    )
-    return urls
-
-
 def sweep_10k() -> list[Figure]:
     figures = []
     rng = random.Random(7)
     with fresh_database() as (_, db), FleetProcess() as fleet:
-        urls = _populate(db, fleet, rng)
+        urls = populate(db, fleet, rng, PROXIES)
         n = len(urls)
         settings = Settings.from_environ(
             {"PROBE_ALLOW_LOOPBACK": "true", "SWEEP_BATCH_SIZE": os.environ.get("SWEEP_BATCH_SIZE", "2500")}

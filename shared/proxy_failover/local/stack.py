@@ -128,6 +128,13 @@ def _http_server(gateway: Any, port: int) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Keep-alive with small writes would meet delayed ACKs (40 ms per request): no Nagle, and the
+        # whole response goes out in one write.
+        wbufsize = -1
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _serve(self) -> None:
             parts = urlsplit(self.path)
@@ -147,6 +154,7 @@ def _http_server(gateway: Any, port: int) -> ThreadingHTTPServer:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+            self.wfile.flush()
             if os.environ.get("LOCAL_ACCESS_LOG", "true") == "true":
                 say(f"{self.command} {self.path} -> {status} ({function or 'no route'})")
 
@@ -165,6 +173,7 @@ def _http_server(gateway: Any, port: int) -> ThreadingHTTPServer:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 

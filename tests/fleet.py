@@ -1,0 +1,114 @@
+"""A fast loopback fleet for sweep races and benchmarks: one asyncio server in its own process, and
+a bulk loader for thousands of proxies.
+
+`/ok/...` answers 200, `/fail/...` 500, `/hang/...` accepts and never answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import random
+import socket
+
+
+class _Instance(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if b"\r\n\r\n" not in self.buffer:
+            return
+        path = self.buffer.split(b" ", 2)[1]
+        if path.startswith(b"/hang"):
+            return
+        status = b"500 Internal Server Error" if path.startswith(b"/fail") else b"200 OK"
+        self.transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")  # type: ignore[attr-defined]
+        self.transport.close()
+
+
+def _serve(sock: socket.socket) -> None:
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(_Instance, sock=sock, backlog=8192)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+class FleetProcess:
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8192)
+        self.port = self.sock.getsockname()[1]
+        self.process = multiprocessing.get_context("fork").Process(
+            target=_serve, args=(self.sock,), daemon=True
+        )
+
+    def __enter__(self) -> FleetProcess:
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.join(timeout=5)
+        self.sock.close()
+
+    def url(self, mode: str, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{mode}/{name}"
+
+
+def populate(
+    db,
+    fleet: FleetProcess,
+    rng: random.Random,
+    proxies_count: int,
+    per_proxy: int = 4,
+    unhealthy_threshold: int = 3,
+) -> list[tuple[str, str]]:
+    """Bulk-insert the fleet already healthy (steady state), every proxy due now."""
+    con = db.autocommit()
+    proxies, configs, instances = [], [], []
+    urls: list[tuple[str, str]] = []
+    for p in range(proxies_count):
+        proxy_id = f"bench-{p:05d}"
+        proxies.append({"proxy_id": proxy_id, "owner_id": "bench"})
+        configs.append({"proxy_id": proxy_id})
+        for k in range(per_proxy):
+            draw = rng.random()
+            mode = "hang" if draw < 0.02 else ("fail" if draw < 0.12 else "ok")
+            url = fleet.url(mode, f"{proxy_id}-{k}")
+            instances.append(
+                {"proxy_id": proxy_id, "instance_name": f"i{k}", "priority": k, "health_check_url": url}
+            )
+            urls.append((mode, url))
+    con.run(
+        "INSERT INTO proxies (proxy_id, owner_id) SELECT r.proxy_id, r.owner_id"
+        " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text, owner_id text)",
+        rows=json.dumps(proxies),
+    )
+    con.run(
+        "INSERT INTO proxy_failover_configurations (proxy_id, health_check_interval_seconds,"
+        " health_check_timeout_seconds, unhealthy_threshold)"
+        " SELECT r.proxy_id, 30, 1, :fall FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text)",
+        rows=json.dumps(configs),
+        fall=unhealthy_threshold,
+    )
+    con.run(
+        "INSERT INTO proxy_instances (proxy_id, instance_name, priority, health_check_url, health_status,"
+        " consecutive_successes, last_status_change)"
+        " SELECT r.proxy_id, r.instance_name, r.priority, r.health_check_url, 'healthy', 2, now() - interval '1 hour'"
+        " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text, instance_name text, priority integer,"
+        " health_check_url text)",
+        rows=json.dumps(instances),
+    )
+    con.run(
+        "UPDATE proxies p SET active_instance_id = i.id, next_check_at = now() FROM proxy_instances i"
+        " WHERE i.proxy_id = p.proxy_id AND i.priority = 0"
+    )
+    return urls

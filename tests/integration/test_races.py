@@ -1,0 +1,133 @@
+"""Races: four sweeps at once over 10,000 instances, and an API failover racing an automatic one."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from proxy_failover.domain.models import HealthStatus
+from proxy_failover.errors import SourceNotActive
+from proxy_failover.identity import Principal
+from proxy_failover.service import FailoverService
+from proxy_failover.settings import Settings
+from proxy_failover.sweep import Sweeper
+
+from tests.fleet import FleetProcess, populate
+
+OWNER = Principal("owner")
+ADMIN = Principal("ops", is_admin=True)
+
+
+def test_four_sweeps_at_once_over_ten_thousand_instances(db):
+    with FleetProcess() as fleet:
+        urls = populate(db, fleet, random.Random(11), 2500, unhealthy_threshold=1)
+        settings = Settings.from_environ({"PROBE_ALLOW_LOOPBACK": "true", "SWEEP_BATCH_SIZE": "300"})
+        barrier = threading.Barrier(4)
+        checks: list[int] = []
+        errors: list[BaseException] = []
+
+        def sweep() -> None:
+            sweeper = Sweeper(db, settings=settings)
+            barrier.wait()
+            try:
+                checks.append(sweeper.run_once().checks)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=sweep) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+
+    assert not errors
+    assert sum(checks) == len(urls) == 10_000
+    assert len([c for c in checks if c > 0]) >= 2  # the work really was split
+    con = db.autocommit()
+    # Each instance was checked exactly once: healthy ones went from 2 successes to 3, the others
+    # from 0 failures to 1 (two checks would show 4 or 2).
+    wrong = con.run(
+        "SELECT count(*) FROM proxy_instances WHERE NOT ("
+        " (health_check_url LIKE '%/ok/%' AND consecutive_successes = 3 AND consecutive_failures = 0)"
+        " OR (health_check_url NOT LIKE '%/ok/%' AND consecutive_failures = 1 AND consecutive_successes = 0))"
+    )[0][0]
+    assert wrong == 0
+    duplicate_events = con.run(
+        "SELECT count(*) FROM (SELECT proxy_id FROM proxy_failover_events WHERE event_type = 'failover'"
+        " GROUP BY proxy_id HAVING count(*) > 1) d"
+    )[0][0]
+    assert duplicate_events == 0
+    failovers = con.run("SELECT count(*) FROM proxy_failover_events WHERE event_type = 'failover'")[0][0]
+    expected = con.run(
+        "SELECT count(*) FROM proxies p JOIN proxy_instances a ON a.proxy_id = p.proxy_id AND a.priority = 0"
+        " WHERE a.health_check_url NOT LIKE '%/ok/%' AND EXISTS (SELECT 1 FROM proxy_instances b"
+        " WHERE b.proxy_id = p.proxy_id AND b.health_check_url LIKE '%/ok/%')"
+    )[0][0]
+    assert failovers == expected > 100
+    duplicate_notices = con.run(
+        "SELECT count(*) FROM (SELECT type, proxy_id, message->>'instanceId' FROM notification_outbox"
+        " GROUP BY 1, 2, 3 HAVING count(*) > 1) d"
+    )[0][0]
+    assert duplicate_notices == 0
+
+
+def race(service: FailoverService, proxy: str, source: str, operator_target: str) -> list[str]:
+    """The report that takes `source` down and an operator's switch away from it, released together."""
+    barrier = threading.Barrier(2)
+    api_result: list[str] = []
+
+    def automatic() -> None:
+        barrier.wait()
+        service.report_health(OWNER, source, HealthStatus.UNHEALTHY, None)
+
+    def operator() -> None:
+        barrier.wait()
+        try:
+            service.execute_failover(ADMIN, proxy, source, operator_target, "operator")
+            api_result.append("won")
+        except SourceNotActive:
+            api_result.append("409")
+
+    threads = [threading.Thread(target=automatic), threading.Thread(target=operator)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return api_result
+
+
+def test_an_api_failover_racing_an_automatic_one_has_one_winner(db):
+    service = FailoverService(db)
+    outcomes = {"api": 0, "automatic": 0}
+    for round_ in range(15):
+        proxy = f"race-{round_}"
+        service.put_config(OWNER, proxy, {"unhealthy_threshold": 2})
+        a, b, c = (
+            str(
+                service.register_instance(
+                    OWNER,
+                    proxy,
+                    {"instance_name": n, "instance_type": "standard", "priority": k, "weight": 1},
+                )["id"]
+            )
+            for k, n in enumerate("abc")
+        )
+        for instance in (a, b, c):
+            service.report_health(OWNER, instance, HealthStatus.HEALTHY, None)
+        service.report_health(OWNER, a, HealthStatus.UNHEALTHY, None)  # one failure short of the threshold
+        api_result = race(service, proxy, a, c)
+        events = db.autocommit().rows_as_dicts(
+            "SELECT actor, source_instance_id, target_instance_id FROM proxy_failover_events"
+            " WHERE proxy_id = :p AND event_type = 'failover'",
+            p=proxy,
+        )
+        assert len(events) == 1, events  # one switch away from a, whoever won
+        assert str(events[0]["source_instance_id"]) == a
+        if api_result == ["won"]:
+            assert events[0]["actor"] == "ops" and str(events[0]["target_instance_id"]) == c
+            outcomes["api"] += 1
+        else:
+            assert api_result == ["409"]
+            assert events[0]["actor"] == "system" and str(events[0]["target_instance_id"]) == b
+            outcomes["automatic"] += 1
+    assert sum(outcomes.values()) == 15
