@@ -163,10 +163,7 @@ class FailoverService:
     def evaluate(self, principal: Principal, proxy_id: str) -> Decision:
         from .domain.decisions import evaluate
 
-        with self.db.transaction() as con:
-            # Read-only: the lock only keeps the snapshot of proxy and instances consistent.
-            proxy = proxies.lock_proxy(con, proxy_id, principal)
-            instances = proxies.lock_instances(con, [proxy_id])[proxy_id]
+        proxy, instances = proxies.read_state(self.db.autocommit(), proxy_id, principal)
         return evaluate(instances, proxy.active_instance_id, proxy.config)
 
     def execute_failover(

@@ -81,6 +81,32 @@ def lock_proxies(con: Connection, proxy_ids: list[str]) -> list[ProxyState]:
     return [_proxy_state(r) for r in con.rows_as_dicts(_LOCK_MANY, ids=proxy_ids)]
 
 
+_INSTANCE_NAMES = [c.strip() for c in INSTANCE_COLUMNS.split(",")]
+# One statement, one snapshot, no locks: the proxy with its config, snapshot and every instance.
+_READ_STATE = (
+    _PROXY_SELECT.replace(
+        "SELECT p.proxy_id,",
+        "SELECT " + ", ".join(f"i.{c} AS i_{c}" for c in _INSTANCE_NAMES) + ", p.proxy_id,",
+    )
+    + " LEFT JOIN proxy_instances i ON i.proxy_id = p.proxy_id"
+    " WHERE p.proxy_id = :proxy_id AND (CAST(:admin AS boolean) OR p.owner_id = :user)"
+)
+
+
+def read_state(con: Connection, proxy_id: str, principal: Principal) -> tuple[ProxyState, list[Instance]]:
+    """The proxy and its instances as of one snapshot, without taking locks (for decisions that
+    change nothing)."""
+    rows = con.rows_as_dicts(_READ_STATE, proxy_id=proxy_id, admin=principal.is_admin, user=principal.user_id)
+    if not rows:
+        raise ProxyNotFound(f"proxy {proxy_id} not found")
+    instances = [
+        instance_from_row({c: row[f"i_{c}"] for c in _INSTANCE_NAMES})
+        for row in rows
+        if row["i_id"] is not None
+    ]
+    return _proxy_state(rows[0]), instances
+
+
 _INSTANCES_OF = (
     f"SELECT {INSTANCE_COLUMNS} FROM proxy_instances WHERE proxy_id = ANY(CAST(:ids AS text[]))"
     " ORDER BY proxy_id, id FOR UPDATE"
