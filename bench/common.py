@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "shared"))
 
+from proxy_failover.local import embedded_pg  # noqa: E402
 from proxy_failover.settings import reset_settings  # noqa: E402
 from proxy_failover.store.db import Database, params_from_url, set_database  # noqa: E402
 from proxy_failover.store.migrate import migrate  # noqa: E402
@@ -51,28 +51,14 @@ def median(values: list[float]) -> float:
 
 @contextmanager
 def server_url() -> Iterator[str]:
-    url = os.environ.get("DATABASE_URL")
-    if url:
+    with embedded_pg.server_url(ROOT / ".local" / "bench-pgdata") as url:
         yield url
-        return
-    from proxy_failover.local import embedded_pg
-
-    url, handle = embedded_pg.start(ROOT / ".local" / "bench-pgdata")
-    try:
-        yield url
-    finally:
-        embedded_pg.stop(handle)
 
 
 @contextmanager
 def fresh_database() -> Iterator[tuple[str, Database]]:
     """A new database with the migrations applied, made the layer's default; dropped afterwards."""
-    with server_url() as admin_url:
-        admin = Database(params_from_url(admin_url))
-        name = f"pf_bench_{uuid.uuid4().hex[:8]}"
-        admin.connection().run(f'CREATE DATABASE "{name}"')
-        base, _, query = admin_url.partition("?")
-        url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+    with server_url() as admin_url, embedded_pg.scratch_database(admin_url, "pf_bench") as url:
         previous = os.environ.get("DATABASE_URL")
         os.environ["DATABASE_URL"] = url
         reset_settings()
@@ -83,13 +69,9 @@ def fresh_database() -> Iterator[tuple[str, Database]]:
             yield url, db
         finally:
             set_database(None)
+            db.discard()
             if previous is None:
                 os.environ.pop("DATABASE_URL", None)
             else:
                 os.environ["DATABASE_URL"] = previous
             reset_settings()
-            admin.connection().run(
-                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-            )
-            admin.connection().run(f'DROP DATABASE IF EXISTS "{name}"')
-            admin.discard()

@@ -3,13 +3,12 @@ migrations applied once, and a clean slate per test."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from proxy_failover.local import embedded_pg
 from proxy_failover.settings import reset_settings
 from proxy_failover.store.db import Database, params_from_url, set_database
 from proxy_failover.store.migrate import migrate
@@ -22,39 +21,19 @@ TABLES = (
 )
 
 
-def _admin_url() -> Iterator[str]:
-    url = os.environ.get("DATABASE_URL")
-    if url:
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """The session's PostgreSQL server: DATABASE_URL, else an embedded one under .local/."""
+    with embedded_pg.server_url(ROOT / ".local" / "test-pgdata") as url:
         yield url
-        return
-    from proxy_failover.local import embedded_pg
-
-    url, handle = embedded_pg.start(ROOT / ".local" / "test-pgdata")
-    try:
-        yield url
-    finally:
-        embedded_pg.stop(handle)
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A fresh database for this run on the session's server; dropped at the end."""
-    generator = _admin_url()
-    admin_url = next(generator)
-    admin = Database(params_from_url(admin_url))
-    name = f"pf_test_{uuid.uuid4().hex[:10]}"
-    admin.connection().run(f'CREATE DATABASE "{name}"')
-    base, _, query = admin_url.partition("?")
-    test_url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
-    try:
-        yield test_url
-    finally:
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh database for this run; dropped at the end."""
+    with embedded_pg.scratch_database(server_url, "pf_test") as url:
+        yield url
         set_database(None)
-        con = admin.connection()
-        con.run(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-        con.run(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.discard()
-        next(generator, None)
 
 
 @pytest.fixture(scope="session")

@@ -5,26 +5,19 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-import uuid
 
 import pytest
 from proxy_failover.errors import ConstraintViolation, DatabaseUnavailable, MigrationError
+from proxy_failover.local import embedded_pg
 from proxy_failover.store.db import ConnectParams, Database, params_from_url
 from proxy_failover.store.migrate import migrate
 
 
 @pytest.fixture
-def scratch_db(database_url):
+def scratch_db(server_url):
     """An empty database of its own, for runs of the migrator from nothing."""
-    admin = Database(params_from_url(database_url))
-    name = f"pf_mig_{uuid.uuid4().hex[:8]}"
-    admin.connection().run(f'CREATE DATABASE "{name}"')
-    base, _, query = database_url.partition("?")
-    url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
-    yield url
-    admin.connection().run(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-    admin.connection().run(f'DROP DATABASE "{name}"')
-    admin.discard()
+    with embedded_pg.scratch_database(server_url, "pf_mig") as url:
+        yield url
 
 
 def test_migrations_applied_twice_are_a_no_op(scratch_db, migrations_dir):

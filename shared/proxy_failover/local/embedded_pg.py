@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,3 +29,35 @@ def stop(handle: Any) -> None:
         handle.cleanup()
     except Exception:  # noqa: S110 - already stopped
         pass
+
+
+@contextmanager
+def server_url(data_dir: Path) -> Iterator[str]:
+    """The server at DATABASE_URL if set, else an embedded one in `data_dir` (stopped afterwards)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    url, handle = start(data_dir)
+    try:
+        yield url
+    finally:
+        stop(handle)
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server of `admin_url`; dropped (connections closed) afterwards."""
+    from ..store.db import Database, params_from_url
+
+    admin = Database(params_from_url(admin_url))
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin.connection().run(f'CREATE DATABASE "{name}"')
+    base, _, query = admin_url.partition("?")
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+    finally:
+        con = admin.connection()
+        con.run(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        con.run(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.discard()
