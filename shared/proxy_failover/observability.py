@@ -1,8 +1,8 @@
-"""Logging, metrics and tracing for the whole layer.
+"""Logging and metrics for the whole layer.
 
-The API handlers are cold-start sensitive, so this module stays on the standard library: a JSON
-log formatter (the same shape as powertools' Logger) and CloudWatch EMF metrics written as one JSON
-line. powertools' Tracer is loaded only by the sweep, where import cost does not matter.
+The API handlers are cold-start sensitive, so logging stays on the standard library: a JSON formatter
+with the same shape as powertools' Logger, carrying the request id as correlation id. Metrics are
+powertools' EMF metrics, loaded only by the sweep that emits them.
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ import json
 import logging
 import os
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -64,45 +61,9 @@ def get_logger(name: str) -> logging.Logger:
     return _root.getChild(name.removeprefix("proxy_failover."))
 
 
-class Metrics:
-    """Collects CloudWatch metrics and flushes them as one EMF document (no API call, no import cost)."""
+def metrics() -> Any:
+    """powertools' CloudWatch EMF metrics, imported on first use: the sweep emits them; the API
+    handlers, whose cold start is mostly imports, do not load powertools at all."""
+    from aws_lambda_powertools import Metrics
 
-    def __init__(self, namespace: str = "ProxyFailover") -> None:
-        self.namespace = namespace
-        self._values: dict[str, tuple[str, list[float]]] = {}
-
-    def add(self, name: str, value: float, unit: str = "Count") -> None:
-        self._values.setdefault(name, (unit, []))[1].append(value)
-
-    def flush(self, **dimensions: str) -> dict[str, Any] | None:
-        if not self._values:
-            return None
-        document: dict[str, Any] = {
-            "_aws": {
-                "Timestamp": int(time.time() * 1000),
-                "CloudWatchMetrics": [
-                    {
-                        "Namespace": self.namespace,
-                        "Dimensions": [sorted(["service", *dimensions])],
-                        "Metrics": [{"Name": n, "Unit": u} for n, (u, _) in sorted(self._values.items())],
-                    }
-                ],
-            },
-            "service": SERVICE,
-            **dimensions,
-        }
-        for name, (_, values) in self._values.items():
-            document[name] = values if len(values) > 1 else values[0]
-        self._values.clear()
-        if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() != "true":
-            sys.stdout.write(json.dumps(document) + "\n")
-        return document
-
-
-@contextmanager
-def timed(metrics: Metrics, name: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        metrics.add(name, (time.perf_counter() - started) * 1000.0, "Milliseconds")
+    return Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ProxyFailover"), service=SERVICE)

@@ -19,7 +19,7 @@ from .domain.health import apply_check
 from .domain.models import SYSTEM_ACTOR, HealthStatus, Instance
 from .engine import Batch, to_writes
 from .notify.relay import deliver_now, relay_pending
-from .observability import Metrics, get_logger
+from .observability import get_logger, metrics
 from .service import jitter_source, utcnow
 from .settings import Settings, get_settings
 from .store import changes, proxies
@@ -191,14 +191,21 @@ def run_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
         budget = 0.0
     sweeper = Sweeper(settings=settings)
     stats = sweeper.run_until(time.monotonic() + max(budget, 0.0))
-    metrics = Metrics()
-    metrics.add("ChecksPerformed", stats.checks)
-    metrics.add("CheckFailures", stats.failures)
-    metrics.add("Failovers", stats.failovers)
-    metrics.add("NotificationsPublished", stats.notifications)
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    emf = metrics()
+    emf.add_metric(name="ProxiesSwept", unit=MetricUnit.Count, value=stats.proxies)
+    emf.add_metric(name="ChecksPerformed", unit=MetricUnit.Count, value=stats.checks)
+    emf.add_metric(name="CheckFailures", unit=MetricUnit.Count, value=stats.failures)
+    emf.add_metric(name="Failovers", unit=MetricUnit.Count, value=stats.failovers)
+    emf.add_metric(name="NotificationsPublished", unit=MetricUnit.Count, value=stats.notifications)
     if stats.probe_latency_ms:
-        metrics.add("ProbeLatency", sum(stats.probe_latency_ms) / len(stats.probe_latency_ms), "Milliseconds")
-    metrics.add("SweepDuration", (time.perf_counter() - started) * 1000.0, "Milliseconds")
-    metrics.flush()
+        ordered = sorted(stats.probe_latency_ms)
+        emf.add_metric(name="ProbeLatencyP50", unit=MetricUnit.Milliseconds, value=ordered[len(ordered) // 2])
+        emf.add_metric(name="ProbeLatencyMax", unit=MetricUnit.Milliseconds, value=ordered[-1])
+    emf.add_metric(
+        name="SweepDuration", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000.0
+    )
+    emf.flush_metrics()
     logger.info("sweep finished", extra=stats.summary())
     return stats.summary()

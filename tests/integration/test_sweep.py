@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -249,7 +250,7 @@ def test_two_sweeps_at_once_check_each_instance_once(db, fleet):
     assert set(fleet.hits.values()) == {1} and len(fleet.hits) == 60
 
 
-def test_scheduled_entry_point_runs_until_its_deadline(db, fleet, monkeypatch):
+def test_scheduled_entry_point_runs_until_its_deadline(db, fleet, monkeypatch, capsys):
     service = FailoverService(db)
     make_proxy(service, fleet, "p7", ["a"], health_check_interval_seconds=1, health_check_timeout_seconds=1)
     db.autocommit().run("UPDATE proxies SET next_check_at = now()")
@@ -266,9 +267,14 @@ def test_scheduled_entry_point_runs_until_its_deadline(db, fleet, monkeypatch):
             return int((self.deadline - time.monotonic()) * 1000)
 
     monkeypatch.setenv("SWEEP_DEADLINE_MARGIN_SECONDS", "2")
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
     reset_settings()
+    capsys.readouterr()
     summary = run_scheduled({}, Context())
     assert 3 <= summary["checks"] <= 5  # one check per 1 s interval over ~3.5 s
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf and emf[-1]["ChecksPerformed"] in (summary["checks"], [summary["checks"]])
+    assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ProxyFailover"
 
 
 def test_refused_connection_counts_as_a_failed_check(db, fleet):
