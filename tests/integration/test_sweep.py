@@ -271,7 +271,7 @@ def test_scheduled_entry_point_runs_until_its_deadline(db, fleet, monkeypatch, c
     reset_settings()
     capsys.readouterr()
     summary = run_scheduled({}, Context())
-    assert 3 <= summary["checks"] <= 5  # one check per 1 s interval over ~3.5 s
+    assert 2 <= summary["checks"] <= 5  # one invocation, several 1 s intervals: one check each
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert emf and emf[-1]["ChecksPerformed"] in (summary["checks"], [summary["checks"]])
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ProxyFailover"
