@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from .identity import Principal
 from .settings import get_settings
 from .store import events, proxies
 from .store.db import Connection, Database, get_database
+from .store.rows import config_from_row
 
 if TYPE_CHECKING:
     from .domain.decisions import Decision
@@ -62,7 +64,8 @@ class FailoverService:
         def work(con: Connection) -> tuple[dict[str, Any], Batch]:
             proxy = proxies.ensure_proxy(con, proxy_id, principal)
             row = proxies.upsert_config(con, proxy_id, provided)
-            proxy = proxies.lock_proxy(con, proxy_id, principal)
+            # The proxy row stays locked; only its config changed, and the stored row has it.
+            proxy = replace(proxy, config=config_from_row(row, prefix=""))
             batch = self._settle(con, proxy, allow_automatic=False)
             return row, batch
 
@@ -89,9 +92,8 @@ class FailoverService:
             )
 
         def work(con: Connection) -> tuple[dict[str, Any], Batch]:
-            proxies.ensure_proxy(con, proxy_id, principal)
+            proxy = proxies.ensure_proxy(con, proxy_id, principal)  # locked until commit
             row = proxies.insert_instance(con, proxy_id, data)
-            proxy = proxies.lock_proxy(con, proxy_id, principal)
             batch = self._settle(con, proxy, allow_automatic=False)
             active = batch.writes[0].active_instance_id
             return dict(row, is_active=str(row["id"]) == active), batch
