@@ -187,7 +187,7 @@ class FailoverService:
 
         started = time.perf_counter()
 
-        def work(con: Connection) -> tuple[str, Batch]:
+        def work(con: Connection) -> tuple[dict[str, Any], Batch]:
             now = self.clock()
             proxy = proxies.lock_proxy(con, proxy_id, principal)
             before = proxies.lock_instances(con, [proxy_id])[proxy_id]
@@ -217,11 +217,11 @@ class FailoverService:
             )
             assert event is not None
             changes.write(con, batch.writes, batch.events, batch.outbox, outbox_grace_seconds=self._grace)
-            return event.id, batch
+            return event.as_row(), batch  # exactly what was written: no read-back
 
-        event_id, batch = self.db.run_in_transaction(work)
+        event, batch = self.db.run_in_transaction(work)
         self._deliver(batch)
-        return events.get_events(self.db.autocommit(), [event_id])[0]
+        return event
 
     def complete_event(
         self,
@@ -264,14 +264,10 @@ class FailoverService:
         force: bool,
     ) -> dict[str, Any]:
         """Counts and level are always recomputed; a new active instance is a manual failover."""
-        if not proxies.proxy_visible(self.db.autocommit(), proxy_id, principal):
+        current = proxies.get_redundancy(self.db.autocommit(), proxy_id, principal)  # tenant-scoped
+        if current is None:
             raise RedundancyNotFound(f"no redundancy status for proxy {proxy_id}")
-        current = proxies.get_redundancy(self.db.autocommit(), proxy_id, principal)
-        active = (
-            None
-            if current is None or current["active_instance_id"] is None
-            else str(current["active_instance_id"])
-        )
+        active = None if current["active_instance_id"] is None else str(current["active_instance_id"])
         if active_instance_id is not None and active_instance_id != active:
             self.execute_failover(
                 principal,

@@ -24,6 +24,24 @@ class EventRow:
     started_at: datetime
     completed_at: datetime | None = None
     duration_ms: int | None = None
+    error_message: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        """The event as the ledger's SELECT returns it."""
+        return {
+            "id": self.id,
+            "proxy_id": self.proxy_id,
+            "event_type": self.event_type,
+            "status": self.status,
+            "source_instance_id": self.source_instance_id,
+            "target_instance_id": self.target_instance_id,
+            "reason": self.reason,
+            "actor": self.actor,
+            "error_message": self.error_message,
+            "duration_ms": self.duration_ms,
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
+        }
 
 
 @dataclass(slots=True)
@@ -163,19 +181,9 @@ def write(
 
 
 def _event_dict(e: EventRow) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "proxy_id": e.proxy_id,
-        "event_type": e.event_type,
-        "status": e.status,
-        "source_instance_id": e.source_instance_id,
-        "target_instance_id": e.target_instance_id,
-        "reason": e.reason,
-        "actor": e.actor,
-        "started_at": e.started_at,
-        "completed_at": e.completed_at,
-        "duration_ms": e.duration_ms,
-    }
+    row = e.as_row()
+    del row["error_message"]  # never set at creation
+    return row
 
 
 def _outbox_dict(o: OutboxRow) -> dict[str, Any]:

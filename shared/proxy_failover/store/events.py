@@ -61,10 +61,3 @@ def complete_event(
     row = con.one(_COMPLETE, id=event_id, status=status, error=error, duration=duration_ms)
     assert row is not None
     return row
-
-
-def get_events(con: Connection, event_ids: list[str]) -> list[dict[str, Any]]:
-    return con.rows_as_dicts(
-        f"SELECT {EVENT_COLUMNS} FROM proxy_failover_events e WHERE e.id = ANY(CAST(:ids AS uuid[]))",
-        ids=event_ids,
-    )

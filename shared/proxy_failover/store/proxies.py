@@ -346,13 +346,3 @@ SELECT r.* FROM proxy_redundancy_status r JOIN proxies p ON p.proxy_id = r.proxy
 
 def get_redundancy(con: Connection, proxy_id: str, principal: Principal) -> dict[str, Any] | None:
     return con.one(_GET_REDUNDANCY, proxy_id=proxy_id, admin=principal.is_admin, user=principal.user_id)
-
-
-def proxy_visible(con: Connection, proxy_id: str, principal: Principal) -> bool:
-    row = con.one(
-        "SELECT 1 AS ok FROM proxies WHERE proxy_id = :proxy_id AND (CAST(:admin AS boolean) OR owner_id = :user)",
-        proxy_id=proxy_id,
-        admin=principal.is_admin,
-        user=principal.user_id,
-    )
-    return row is not None
