@@ -18,6 +18,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def _parse(name: str, kind: Any, raw: str) -> Any:
+    optional = kind.endswith(" | None")
     kind = kind.replace(" | None", "")
     if kind == "bool":
         value = raw.strip().lower()
@@ -31,7 +32,7 @@ def _parse(name: str, kind: Any, raw: str) -> Any:
             raise ValueError(f"{name.upper()} must be a number, not {raw!r}") from None
     if kind == "tuple[str, ...]":
         return tuple(part.strip() for part in raw.split(",") if part.strip())
-    return raw or None if "None" in kind else raw
+    return raw or None if optional else raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,10 @@ class Settings:
     db_name: str = "postgres"
     db_user: str = "postgres"
     db_secret_arn: str | None = None
-    db_ssl: bool = True
+    # libpq's sslmode (disable, prefer, require, verify-ca, verify-full) and, for the verify modes, a CA
+    # bundle (Aurora: the RDS bundle shipped with the function) instead of the system store.
+    db_sslmode: str = "verify-full"
+    db_sslrootcert: str | None = None
     db_connect_timeout_seconds: float = 5.0
     # A reused connection idle for longer than this is pinged before use (Lambda freezes kill sockets).
     db_idle_ping_seconds: float = 60.0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import ssl
 import threading
 import time
 
 import pytest
 from proxy_failover.errors import ConstraintViolation, DatabaseUnavailable, MigrationError
 from proxy_failover.local import embedded_pg
-from proxy_failover.store.db import ConnectParams, Database, params_from_url
+from proxy_failover.store.db import ConnectParams, Database, params_from_url, ssl_context_for
 from proxy_failover.store.migrate import migrate
 
 
@@ -110,13 +111,26 @@ def test_an_unreachable_server_is_database_unavailable():
 
 def test_database_urls_parse():
     tcp = params_from_url("postgresql://app:s%40cret@db.internal:6432/fleet?sslmode=require")
-    assert (tcp.user, tcp.password, tcp.host, tcp.port, tcp.database, tcp.use_ssl) == (
+    assert (tcp.user, tcp.password, tcp.host, tcp.port, tcp.database, tcp.ssl_mode) == (
         "app",
         "s@cret",
         "db.internal",
         6432,
         "fleet",
-        True,
+        "require",
     )
+    assert params_from_url("postgresql://app@db/fleet").ssl_mode == "disable"
+    with pytest.raises(ValueError, match="sslmode"):
+        params_from_url("postgresql://app@db/fleet?sslmode=sometimes")
+
+
+def test_sslmodes_map_to_the_drivers_tls_choices():
+    # disable must not even build a TLS context: pg8000 would otherwise load the CA store per connection
+    assert ssl_context_for("disable") is False
+    assert ssl_context_for("prefer") is None
+    assert ssl_context_for("require") is True
+    verify_ca, verify_full = ssl_context_for("verify-ca"), ssl_context_for("verify-full")
+    assert (verify_ca.check_hostname, verify_full.check_hostname) == (False, True)
+    assert verify_full.verify_mode == ssl.CERT_REQUIRED
     socket = params_from_url("postgresql://postgres:@/postgres?host=/run/pg")
     assert socket.unix_sock == "/run/pg/.s.PGSQL.5432" and socket.host is None

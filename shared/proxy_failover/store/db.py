@@ -37,7 +37,13 @@ class ConnectParams:
     port: int = 5432
     password: str | None = None
     unix_sock: str | None = None
-    use_ssl: bool = False
+    # libpq's sslmode values. "prefer" is not the default here: it costs every connection a TLS
+    # context (the system CA store, ~50 ms) even against servers that then refuse TLS.
+    ssl_mode: str = "disable"
+    ssl_root_cert: str | None = None
+
+
+SSL_MODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
 
 
 def params_from_url(url: str) -> ConnectParams:
@@ -55,8 +61,30 @@ def params_from_url(url: str) -> ConnectParams:
         host=None if socket_dir else (parsed.hostname or "127.0.0.1"),
         port=port,
         unix_sock=f"{socket_dir}/.s.PGSQL.{port}" if socket_dir else None,
-        use_ssl=query.get("sslmode", ["disable"])[0] in {"require", "verify-ca", "verify-full"},
+        ssl_mode=_ssl_mode(query.get("sslmode", ["disable"])[0]),
     )
+
+
+def _ssl_mode(mode: str) -> str:
+    if mode not in SSL_MODES:
+        raise ValueError(f"sslmode must be one of {', '.join(SSL_MODES)}")
+    return mode
+
+
+def ssl_context_for(mode: str, root_cert: str | None = None) -> Any:
+    """pg8000's `ssl_context` for an sslmode: False = plain, None = TLS when offered, True = TLS
+    without verification, or a verifying context."""
+    if mode == "disable":
+        return False
+    if mode == "prefer":
+        return None
+    if mode == "require":
+        return True
+    import ssl  # only TLS connections (Aurora) pay for it
+
+    context = ssl.create_default_context(cafile=root_cert)
+    context.check_hostname = mode == "verify-full"
+    return context
 
 
 def _secret_password(secret_arn: str) -> str:
@@ -79,7 +107,8 @@ def params_from_settings(settings: Settings) -> ConnectParams:
         host=settings.db_host,
         port=settings.db_port,
         password=_secret_password(settings.db_secret_arn) if settings.db_secret_arn else None,
-        use_ssl=settings.db_ssl,
+        ssl_mode=_ssl_mode(settings.db_sslmode),
+        ssl_root_cert=settings.db_sslrootcert,
     )
 
 
@@ -204,11 +233,7 @@ class Database:
         import pg8000.native
 
         p = self.params
-        ssl_context = None
-        if p.use_ssl:
-            import ssl  # only TLS connections (Aurora) pay for it
-
-            ssl_context = ssl.create_default_context()
+        ssl_context = ssl_context_for(p.ssl_mode, p.ssl_root_cert)
         try:
             raw = pg8000.native.Connection(
                 p.user,
