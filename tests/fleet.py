@@ -1,7 +1,8 @@
 """A fast loopback fleet for sweep races and benchmarks: one asyncio server in its own process, and
 a bulk loader for thousands of proxies.
 
-`/ok/...` answers 200, `/fail/...` 500, `/hang/...` accepts and never answers.
+`/ok/...` answers 200, `/fail/...` 500, `/hang/...` accepts and never answers. `hits` counts the
+requests the fleet received, whatever it answered.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import json
 import multiprocessing
 import random
 import socket
+from multiprocessing.sharedctypes import Synchronized
 
 
 class _Instance(asyncio.Protocol):
+    hits: Synchronized[int] | None = None
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         self.buffer = b""
@@ -23,6 +27,9 @@ class _Instance(asyncio.Protocol):
         if b"\r\n\r\n" not in self.buffer:
             return
         path = self.buffer.split(b" ", 2)[1]
+        if self.hits is not None:
+            with self.hits.get_lock():
+                self.hits.value += 1
         if path.startswith(b"/hang"):
             return
         status = b"500 Internal Server Error" if path.startswith(b"/fail") else b"200 OK"
@@ -30,7 +37,9 @@ class _Instance(asyncio.Protocol):
         self.transport.close()
 
 
-def _serve(sock: socket.socket) -> None:
+def _serve(sock: socket.socket, hits: Synchronized[int]) -> None:
+    _Instance.hits = hits
+
     async def main() -> None:
         server = await asyncio.get_running_loop().create_server(_Instance, sock=sock, backlog=8192)
         async with server:
@@ -46,9 +55,9 @@ class FleetProcess:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8192)
         self.port = self.sock.getsockname()[1]
-        self.process = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(self.sock,), daemon=True
-        )
+        context = multiprocessing.get_context("fork")
+        self._hits = context.Value("q", 0)
+        self.process = context.Process(target=_serve, args=(self.sock, self._hits), daemon=True)
 
     def __enter__(self) -> FleetProcess:
         self.process.start()
@@ -58,6 +67,10 @@ class FleetProcess:
         self.process.terminate()
         self.process.join(timeout=5)
         self.sock.close()
+
+    @property
+    def hits(self) -> int:
+        return int(self._hits.value)
 
     def url(self, mode: str, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{mode}/{name}"
@@ -70,6 +83,7 @@ def populate(
     proxies_count: int,
     per_proxy: int = 4,
     unhealthy_threshold: int = 3,
+    timeout_seconds: int = 1,
 ) -> list[tuple[str, str]]:
     """Bulk-insert the fleet already healthy (steady state), every proxy due now."""
     con = db.autocommit()
@@ -95,9 +109,10 @@ def populate(
     con.run(
         "INSERT INTO proxy_failover_configurations (proxy_id, health_check_interval_seconds,"
         " health_check_timeout_seconds, unhealthy_threshold)"
-        " SELECT r.proxy_id, 30, 1, :fall FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text)",
+        " SELECT r.proxy_id, 30, :timeout, :fall FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text)",
         rows=json.dumps(configs),
         fall=unhealthy_threshold,
+        timeout=timeout_seconds,
     )
     con.run(
         "INSERT INTO proxy_instances (proxy_id, instance_name, priority, health_check_url, health_status,"
