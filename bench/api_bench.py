@@ -23,6 +23,8 @@ RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
 WARM = int(os.environ.get("BENCH_WARM_REQUESTS", "300"))
 BARE = "import aws_lambda_powertools.event_handler, pydantic, pg8000, jwt, boto3"
 HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py") if p.parent.name != "sweep")
+# BENCH_HANDLERS=get_config,create_config measures only those (while working on one of them)
+ONLY = [name for name in os.environ.get("BENCH_HANDLERS", "").split(",") if name]
 
 COLD = """
 import importlib.util, json, sys
@@ -73,7 +75,7 @@ def cold_starts(url: str) -> list[Figure]:
     baselines: list[float] = []
     figures = []
     worst = 0.0
-    for name in HANDLERS:
+    for name in ONLY or HANDLERS:
         ratios, times = [], []
         for _ in range(RUNS):
             bare = _wall([python, "-c", BARE], env)
@@ -261,7 +263,8 @@ def run() -> list[Figure]:
     with fresh_database() as (url, _db):
         _seed_sample_data()
         figures = cold_starts(url)
-        figures += warm_latency()
+        if os.environ.get("BENCH_WARM_REQUESTS") != "0":
+            figures += warm_latency()
     return figures
 
 

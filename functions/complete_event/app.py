@@ -1,10 +1,17 @@
 """PUT /proxy/failover/events/{eventId}/complete: close a failover event (admin)."""
 
-from proxy_failover.api.requests import CompleteRequest
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, event_view
 from proxy_failover.domain.models import EventStatus
 from proxy_failover.service import get_service
+
+if TYPE_CHECKING:
+    from proxy_failover.api.requests import CompleteRequest
+
 
 api = Api()
 
@@ -12,7 +19,7 @@ api = Api()
 @api.put(
     "/proxy/failover/events/{eventId}/complete",
     summary="Complete a failover event (admin)",
-    body=CompleteRequest,
+    body="CompleteRequest",
     response="EventOut",
     admin=True,
     errors=(400, 401, 403, 404, 409, 413, 503),
@@ -22,9 +29,9 @@ def complete_event(request: Request[CompleteRequest, None]) -> View:
     event = get_service().complete_event(
         request.principal,
         request.path["eventId"],
-        EventStatus(body.status),
-        body.error_message,
-        body.duration_ms,
+        EventStatus(body["status"]),
+        body.get("error_message"),
+        body.get("duration_ms"),
     )
     return event_view(event)
 

@@ -1,9 +1,17 @@
 """POST /proxy/failover/config: create or update a proxy's failover configuration (owner)."""
 
-from proxy_failover.api.requests import ConfigRequest
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from proxy_failover.api.bodies import provided
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, config_view
 from proxy_failover.service import get_service
+
+if TYPE_CHECKING:
+    from proxy_failover.api.requests import ConfigRequest
+
 
 api = Api()
 
@@ -11,7 +19,7 @@ api = Api()
 @api.post(
     "/proxy/failover/config",
     summary="Create or update a proxy's failover configuration",
-    body=ConfigRequest,
+    body="ConfigRequest",
     response="ConfigOut",
     status=201,
     errors=(400, 401, 404, 413, 503),
@@ -20,7 +28,9 @@ api = Api()
 def create_config(request: Request[ConfigRequest, None]) -> View:
     """Unspecified fields keep their stored value (or the default for a new configuration)."""
     body = request.body
-    return config_view(get_service().put_config(request.principal, body.proxy_id, body.config.provided()))
+    return config_view(
+        get_service().put_config(request.principal, body["proxy_id"], provided(body.get("config")))
+    )
 
 
 handler = api.handler

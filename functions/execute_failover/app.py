@@ -1,9 +1,16 @@
 """POST /proxy/failover/execute: switch a proxy's active instance (admin)."""
 
-from proxy_failover.api.requests import ExecuteRequest
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, event_view
 from proxy_failover.service import get_service
+
+if TYPE_CHECKING:
+    from proxy_failover.api.requests import ExecuteRequest
+
 
 api = Api()
 
@@ -11,7 +18,7 @@ api = Api()
 @api.post(
     "/proxy/failover/execute",
     summary="Execute a failover (admin)",
-    body=ExecuteRequest,
+    body="ExecuteRequest",
     response="EventOut",
     admin=True,
     errors=(400, 401, 403, 404, 409, 413, 503),
@@ -22,11 +29,11 @@ def execute_failover(request: Request[ExecuteRequest, None]) -> View:
     body = request.body
     event = get_service().execute_failover(
         request.principal,
-        body.proxy_id,
-        str(body.source_instance_id),
-        str(body.target_instance_id),
-        body.reason,
-        force=body.force,
+        body["proxy_id"],
+        str(body["source_instance_id"]),
+        str(body["target_instance_id"]),
+        body["reason"],
+        force=body["force"],
     )
     return event_view(event)
 

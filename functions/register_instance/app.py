@@ -1,9 +1,16 @@
 """POST /proxy/instances: register an instance of a proxy (owner). The first one becomes active."""
 
-from proxy_failover.api.requests import RegisterRequest
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, instance_view
 from proxy_failover.service import get_service
+
+if TYPE_CHECKING:
+    from proxy_failover.api.requests import RegisterRequest
+
 
 api = Api()
 
@@ -11,7 +18,7 @@ api = Api()
 @api.post(
     "/proxy/instances",
     summary="Register a proxy instance",
-    body=RegisterRequest,
+    body="RegisterRequest",
     response="InstanceOut",
     status=201,
     errors=(400, 401, 404, 409, 413, 503),
@@ -20,8 +27,9 @@ api = Api()
 def register_instance(request: Request[RegisterRequest, None]) -> View:
     """The first instance registered for a proxy becomes its active instance."""
     body = request.body
-    data = body.instance_data.model_dump()
-    return instance_view(get_service().register_instance(request.principal, body.proxy_id, data))
+    return instance_view(
+        get_service().register_instance(request.principal, body["proxy_id"], dict(body["instance_data"]))
+    )
 
 
 handler = api.handler

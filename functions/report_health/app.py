@@ -1,9 +1,18 @@
 """PUT /proxy/instances/{instanceId}/health: one health check result from another service (owner)."""
 
-from proxy_failover.api.requests import HealthReport
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from proxy_failover.api.bodies import metrics_row
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, instance_view
+from proxy_failover.domain.models import HealthStatus
 from proxy_failover.service import get_service
+
+if TYPE_CHECKING:
+    from proxy_failover.api.requests import HealthReport
+
 
 api = Api()
 
@@ -11,7 +20,7 @@ api = Api()
 @api.put(
     "/proxy/instances/{instanceId}/health",
     summary="Report an instance's health (one check result)",
-    body=HealthReport,
+    body="HealthReport",
     response="InstanceOut",
     errors=(400, 401, 404, 413, 503),
 )
@@ -19,9 +28,11 @@ def report_health(request: Request[HealthReport, None]) -> View:
     """Fed through the same rise/fall state machine as the scheduled checks; a report that takes the
     active instance down fails the proxy over at once when auto-failover is on."""
     body = request.body
-    metrics = body.metrics.as_row() if body.metrics else None
     row = get_service().report_health(
-        request.principal, request.path["instanceId"], body.health_status, metrics
+        request.principal,
+        request.path["instanceId"],
+        HealthStatus(body["health_status"]),
+        metrics_row(body.get("metrics")),
     )
     return instance_view(row)
 

@@ -1,9 +1,16 @@
 """PUT /proxy/{proxyId}/redundancy: recompute the posture; a new activeInstanceId switches (admin)."""
 
-from proxy_failover.api.requests import RedundancyUpdate
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, redundancy_view
 from proxy_failover.service import get_service
+
+if TYPE_CHECKING:
+    from proxy_failover.api.requests import RedundancyUpdate
+
 
 api = Api()
 
@@ -11,7 +18,7 @@ api = Api()
 @api.put(
     "/proxy/{proxyId}/redundancy",
     summary="Update a proxy's redundancy status (admin)",
-    body=RedundancyUpdate,
+    body="RedundancyUpdate",
     response="RedundancyOut",
     admin=True,
     errors=(400, 401, 403, 404, 409, 413, 503),
@@ -20,9 +27,13 @@ def update_redundancy(request: Request[RedundancyUpdate, None]) -> View:
     """Counts and level are always recomputed by the server; an `activeInstanceId` that differs from
     the active instance switches to it, recorded as a manual failover event."""
     body = request.body
-    active = str(body.active_instance_id) if body.active_instance_id else None
+    active = body.get("active_instance_id")
     row = get_service().put_redundancy(
-        request.principal, request.path["proxyId"], active, body.last_failover_reason, body.force
+        request.principal,
+        request.path["proxyId"],
+        str(active) if active else None,
+        body.get("last_failover_reason"),
+        body.get("force", False),
     )
     return redundancy_view(row)
 

@@ -1,7 +1,8 @@
 """Generates the OpenAPI 3.1 document from the routes of every function in `functions/`.
 
-`python -m proxy_failover.api.openapi --write docs/openapi.json` regenerates the committed document (and
-the copy the openapi function serves); `--check` fails when either is stale.
+`python -m proxy_failover.api.openapi --write docs/openapi.json` regenerates the committed document, the
+copy the openapi function serves and the compiled request-body schemas (`api/requests.schema.json`);
+`--check` fails when any of them is stale.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import schemas
+from . import requests, schemas
+from .bodies import COMPILED
 from .errors import ERROR_TABLE
 from .router import Api, Route
 
@@ -96,8 +98,7 @@ def _parameter(name: str) -> dict[str, Any]:
 def build(routes: list[Route]) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Any]] = []
     for route in routes:
-        if route.body is not None:
-            models.append((route.body, "validation"))
+        assert route.body is None or route.body in requests.BODIES, route.body
         model, _ = _model_of(route.response)
         if model is not None:
             models.append((model, "serialization"))
@@ -105,6 +106,7 @@ def build(routes: list[Route]) -> dict[str, Any]:
         list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}", by_alias=True
     )
     schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
+    schemas.update(requests.json_schemas("#/components/schemas/{model}"))
     schemas["Error"] = _error_schema()
     paths: dict[str, Any] = {}
     for route in routes:
@@ -137,9 +139,7 @@ def build(routes: list[Route]) -> dict[str, Any]:
         if route.body is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}
-                },
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.body}"}}},
             }
         model, many = _model_of(route.response)
         if model is not None:
@@ -196,16 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--write", type=Path)
     group.add_argument("--check", type=Path)
     args = parser.parse_args(argv)
-    document = render()
+    document, compiled = render(), requests.compile_schemas()
+    wanted = {args.write or args.check: document, SERVED_COPY: document, COMPILED: compiled}
     if args.write:
-        args.write.write_text(document, encoding="utf-8")
-        SERVED_COPY.write_text(document, encoding="utf-8")
+        for path, text in wanted.items():
+            path.write_text(text, encoding="utf-8")
         return 0
-    stale = [
-        p for p in (args.check, SERVED_COPY) if not p.exists() or p.read_text(encoding="utf-8") != document
-    ]
+    stale = [str(p) for p, text in wanted.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
     if stale:
-        print(f"stale OpenAPI document: {', '.join(map(str, stale))}; run `make openapi`", file=sys.stderr)
+        print(f"stale generated files: {', '.join(stale)}; run `make openapi`", file=sys.stderr)
         return 1
     return 0
 

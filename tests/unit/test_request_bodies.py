@@ -1,0 +1,259 @@
+"""Request bodies are declared with pydantic and validated at run time by pydantic-core from a
+compiled schema: the compiled file must be fresh, must judge every input exactly as pydantic does, and
+handlers must never import pydantic itself (that is what keeps their cold start small)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from typing import Any, get_args
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from proxy_failover.api import requests
+from proxy_failover.api.bodies import COMPILED, metrics_row, provided, validate_body
+from proxy_failover.api.errors import validation_details
+from proxy_failover.errors import InvalidInput
+from pydantic import TypeAdapter, ValidationError
+
+from tests.helpers import ROOT, sample_event
+
+BODY_HANDLERS = {
+    "create_config": "ConfigRequest",
+    "register_instance": "RegisterRequest",
+    "report_health": "HealthReport",
+    "evaluate_failover": "EvaluateRequest",
+    "execute_failover": "ExecuteRequest",
+    "complete_event": "CompleteRequest",
+    "update_redundancy": "RedundancyUpdate",
+}
+
+
+def test_the_compiled_schemas_are_fresh():
+    assert COMPILED.read_text(encoding="utf-8") == requests.compile_schemas(), "run `make openapi`"
+
+
+def test_wire_names_of_enums_match_the_domain():
+    for names, enum in requests.ENUM_NAMES.items():
+        assert set(get_args(names)) == {member.value for member in enum}
+
+
+def _outcome(body: str, raw: bytes) -> tuple[str, Any]:
+    """What pydantic itself decides, from the declared type."""
+    try:
+        return "ok", TypeAdapter(requests.BODIES[body]).validate_json(raw)
+    except ValidationError as exc:
+        return "invalid", validation_details(exc.errors())
+
+
+def _compiled_outcome(body: str, raw: bytes) -> tuple[str, Any]:
+    try:
+        return "ok", validate_body(body, raw)
+    except InvalidInput as exc:
+        return "invalid", exc.details
+
+
+# A valid document of every field per body; the generator below keeps, drops or spoils each field.
+FULL = {
+    "ConfigRequest": {
+        "proxyId": "edge-eu-1",
+        "config": {
+            "failoverStrategy": "round_robin",
+            "healthCheckIntervalSeconds": 30,
+            "healthCheckTimeoutSeconds": 5,
+            "unhealthyThreshold": 3,
+            "healthyThreshold": 2,
+            "maxRecoveryAttempts": 3,
+            "recoveryBackoffSeconds": 5,
+            "enableAutoFailover": True,
+            "enableAutoRecovery": False,
+            "enableLoadBalancing": False,
+            "loadBalancingAlgorithm": "weighted",
+            "failbackHoldDownSeconds": 0,
+            "flapThreshold": 4,
+            "flapWindowSeconds": 300,
+        },
+    },
+    "RegisterRequest": {
+        "proxyId": "edge-eu-1",
+        "instanceData": {
+            "instanceName": " edge-eu-1a ",
+            "instanceType": "standard",
+            "priority": 0,
+            "weight": 50,
+            "healthCheckUrl": "http://10.0.0.1/health",
+        },
+    },
+    "HealthReport": {
+        "healthStatus": "unhealthy",
+        "metrics": {
+            "cpuPercent": 12,
+            "memoryPercent": 40.5,
+            "requestRate": 1000,
+            "averageLatencyMs": 3.2,
+            "errorRate": 0.01,
+            "connectionCount": 12,
+            "throughputMbps": 800,
+        },
+    },
+    "EvaluateRequest": {"proxyId": "edge-eu-1"},
+    "ExecuteRequest": {
+        "proxyId": "edge-eu-1",
+        "sourceInstanceId": str(uuid.uuid4()),
+        "targetInstanceId": str(uuid.uuid4()),
+        "reason": " maintenance ",
+        "force": True,
+    },
+    "CompleteRequest": {"status": "failed", "errorMessage": "timeout", "durationMs": 1200},
+    "RedundancyUpdate": {
+        "activeInstanceId": str(uuid.uuid4()),
+        "lastFailoverReason": "drill",
+        "force": False,
+        "totalInstances": 3,
+        "healthyInstances": 2,
+        "unhealthyInstances": 1,
+        "backupInstanceIds": [str(uuid.uuid4())],
+        "redundancyLevel": "dual",
+        "isDegraded": False,
+        "lastFailoverAt": "2026-11-27T12:00:00Z",
+    },
+}
+
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-5, max_value=3_000_000_000),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.sampled_from(
+        ["", "  x  ", "edge-eu-1", "no spaces allowed", "priority", "healthy", "failed", "multi"]
+    ),
+    st.builds(lambda: str(uuid.uuid4())),
+    st.just("2026-11-27T12:00:00Z"),
+    st.lists(st.builds(lambda: str(uuid.uuid4())), max_size=2),
+)
+
+
+@st.composite
+def _spoiled(draw: st.DrawFn, document: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in document.items():
+        fate = draw(st.sampled_from(["keep", "keep", "keep", "keep", "drop", "spoil"]))
+        if fate == "keep":
+            out[key] = draw(_spoiled(value)) if isinstance(value, dict) else value
+        elif fate == "spoil":
+            out[key] = draw(VALUES)
+    if draw(st.integers(0, 9)) == 0:
+        out["unknownField"] = draw(VALUES)
+    return out
+
+
+@st.composite
+def payloads(draw: st.DrawFn) -> tuple[str, bytes]:
+    body = draw(st.sampled_from(sorted(FULL)))
+    return body, json.dumps(draw(_spoiled(FULL[body]))).encode()
+
+
+def test_every_body_has_a_full_example():
+    assert set(FULL) == set(requests.BODIES)
+    for body, document in FULL.items():
+        assert _outcome(body, json.dumps(document).encode())[0] == "ok", body
+
+
+@settings(max_examples=400, deadline=None)
+@given(payloads())
+def test_the_compiled_validators_judge_like_pydantic(case):
+    body, raw = case
+    expected, compiled = _outcome(body, raw), _compiled_outcome(body, raw)
+    assert expected[0] == compiled[0] or (
+        # the one rule a schema cannot hold is checked after the schema, in Python
+        body == "ConfigRequest" and compiled[1][0]["type"] == "value_error"
+    ), (raw, expected, compiled)
+    if expected[0] == compiled[0]:
+        assert compiled[1] == expected[1]
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeout", "valid"),
+    [
+        (10, 5, True),
+        (5, 5, False),
+        (5, 9, False),
+        (1, 1, True),  # a 1 s interval may have a 1 s timeout: the probe stops at 90% of the interval
+        (None, 50, True),  # against the stored interval: the database's check decides
+    ],
+)
+def test_the_timeout_must_be_below_the_interval(interval, timeout, valid):
+    config = {"healthCheckTimeoutSeconds": timeout}
+    if interval is not None:
+        config["healthCheckIntervalSeconds"] = interval
+    raw = json.dumps({"proxyId": "p", "config": config}).encode()
+    if valid:
+        assert validate_body("ConfigRequest", raw)["config"]["health_check_timeout_seconds"] == timeout
+    else:
+        with pytest.raises(InvalidInput) as raised:
+            validate_body("ConfigRequest", raw)
+        assert raised.value.details[0]["field"] == "config.healthCheckTimeoutSeconds"
+
+
+def test_defaults_are_filled_in_and_nulls_keep_stored_values():
+    registered = validate_body(
+        "RegisterRequest", b'{"proxyId": "p", "instanceData": {"instanceName": " a "}}'
+    )
+    assert registered["instance_data"] == {
+        "instance_name": "a",
+        "instance_type": "standard",
+        "priority": 100,
+        "weight": 100,
+        "health_check_url": None,
+    }
+    config = validate_body(
+        "ConfigRequest", b'{"proxyId": "p", "config": {"flapThreshold": null, "healthyThreshold": 4}}'
+    )
+    assert provided(config["config"]) == {"healthy_threshold": 4}
+
+
+def test_reported_metrics_become_the_services_row():
+    report = validate_body(
+        "HealthReport", b'{"healthStatus": "healthy", "metrics": {"cpuPercent": 12, "connectionCount": 3}}'
+    )
+    assert metrics_row(report["metrics"]) == {
+        "cpu": 12.0,
+        "mem": None,
+        "rate": None,
+        "latency": None,
+        "errors": None,
+        "conns": 3,
+        "mbps": None,
+    }
+    assert metrics_row({}) is None and metrics_row(None) is None
+
+
+PROBE = """
+import importlib.util, json, sys
+name, body = sys.argv[1], sys.argv[2]
+spec = importlib.util.spec_from_file_location("app", f"functions/{name}/app.py")
+app = importlib.util.module_from_spec(spec); spec.loader.exec_module(app)
+from proxy_failover.api.bodies import validate_body
+event = json.load(open(f"events/{name}.json"))
+validate_body(body, event["body"].encode())
+print(json.dumps(sorted(m for m in sys.modules if m == "pydantic" or m.startswith("pydantic."))))
+"""
+
+
+@pytest.mark.parametrize(("name", "body"), sorted(BODY_HANDLERS.items()))
+def test_body_handlers_validate_without_importing_pydantic(name, body):
+    assert sample_event(name)["body"], "the sample event carries a body"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, name, body],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout) == []
