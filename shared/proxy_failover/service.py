@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -65,7 +64,7 @@ class FailoverService:
             proxy = proxies.ensure_proxy(con, proxy_id, principal)
             row = proxies.upsert_config(con, proxy_id, provided)
             # The proxy row stays locked; only its config changed, and the stored row has it.
-            proxy = replace(proxy, config=config_from_row(row, prefix=""))
+            proxy = proxy._replace(config=config_from_row(row, prefix=""))
             batch = self._settle(con, proxy, allow_automatic=False)
             return row, batch
 

@@ -8,7 +8,7 @@ import random
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -149,7 +149,7 @@ class Sweeper:
                     if result is not None:
                         outcome = HealthStatus.HEALTHY if result.healthy else HealthStatus.UNHEALTHY
                         instance, transition = apply_check(instance, outcome, proxy.config, now)
-                        instance = replace(instance, last_latency_ms=result.latency_ms)
+                        instance = instance._replace(last_latency_ms=result.latency_ms)
                         if transition:
                             transitions.append(transition)
                     after.append(instance)

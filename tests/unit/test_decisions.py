@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -108,6 +107,15 @@ def test_recovery_notices_back_off_exponentially_then_ask_for_manual_attention()
     assert steps == ["open", "fail"]
 
 
+def test_recovery_backoff_stops_doubling_at_one_day():
+    # The API allows 1,000 attempts of a day's backoff: doubling without a cap leaves the calendar
+    config = FailoverConfig(recovery_backoff_seconds=86400, max_recovery_attempts=1000)
+    fleet = [inst("a", 1), inst("b", 2, U, failures=3, successes=0, recovery_attempts=600)]
+    plan = reconcile(fleet, "a", config, previous=None, now=T0)
+    assert plan.instances[1].recovery_attempts == 601
+    assert plan.instances[1].next_recovery_at - T0 <= timedelta(days=1.2)
+
+
 def test_recovery_cycle_closes_when_the_instance_is_healthy_again():
     fleet = [inst("a", 1), inst("b", 2, H, recovery_attempts=2)]
     plan = reconcile(fleet, "a", FailoverConfig(), previous=None, now=T0)
@@ -142,7 +150,7 @@ def test_degraded_and_restored_are_announced_on_transitions_only():
     healthy = [inst("a", 1), inst("b", 2)]
     plan = reconcile(healthy, "a", FailoverConfig(), previous=None, now=T0)
     assert not plan.redundancy.is_degraded and not plan.notices
-    broken = [healthy[0], replace(healthy[1], health_status=U)]
+    broken = [healthy[0], healthy[1]._replace(health_status=U)]
     degraded = reconcile(
         broken, "a", FailoverConfig(enable_auto_recovery=False), previous=plan.redundancy, now=T0
     )

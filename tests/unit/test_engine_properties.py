@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from proxy_failover.domain.decisions import check_manual_switch, reconcile
 from proxy_failover.domain.health import apply_check
-from proxy_failover.domain.models import FailoverConfig, HealthStatus, Instance, Strategy
+from proxy_failover.domain.models import (
+    FailoverConfig,
+    HealthStatus,
+    Instance,
+    LoadBalancingAlgorithm,
+    Strategy,
+)
 from proxy_failover.domain.redundancy import assess
 from proxy_failover.domain.strategies import eligible
 from proxy_failover.errors import ProxyFailoverError
@@ -35,6 +41,11 @@ operations = st.lists(
 configs = st.builds(
     FailoverConfig,
     failover_strategy=st.sampled_from(list(Strategy)),
+    health_check_interval_seconds=st.integers(1, 60),
+    health_check_timeout_seconds=st.integers(1, 30),
+    recovery_backoff_seconds=st.integers(1, 86400),
+    enable_load_balancing=st.booleans(),
+    load_balancing_algorithm=st.sampled_from(list(LoadBalancingAlgorithm)),
     unhealthy_threshold=st.integers(1, 3),
     healthy_threshold=st.integers(1, 3),
     failback_hold_down_seconds=st.integers(0, 60),
@@ -42,7 +53,7 @@ configs = st.builds(
     flap_window_seconds=st.integers(10, 300),
     enable_auto_failover=st.booleans(),
     enable_auto_recovery=st.booleans(),
-    max_recovery_attempts=st.integers(1, 3),
+    max_recovery_attempts=st.one_of(st.integers(1, 3), st.integers(1, 1000)),
 )
 
 

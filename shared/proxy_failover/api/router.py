@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..errors import (
     Forbidden,
@@ -47,8 +47,7 @@ class Request(Generic[B, Q]):
     event: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class QueryInt:
+class QueryInt(NamedTuple):
     """An integer query parameter: parsed and range-checked without pydantic."""
 
     minimum: int

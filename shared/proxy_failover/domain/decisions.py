@@ -8,9 +8,9 @@ the redundancy posture and the notifications to send.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InvalidFailoverTarget, SourceNotActive, TargetNotHealthy
 from .models import EventType, FailoverConfig, HealthStatus, Instance, Redundancy, Strategy, Transition
@@ -18,8 +18,7 @@ from .redundancy import assess
 from .strategies import choose_target, eligible, in_list_order
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     should_failover: bool
     reason: str
     active_instance_id: str | None
@@ -28,16 +27,14 @@ class Decision:
     strategy: Strategy | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Switch:
+class Switch(NamedTuple):
     event_type: EventType
     source_instance_id: str | None
     target_instance_id: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
+class Notice(NamedTuple):
     """A notification to publish; `details` go into the SNS message next to id/type/proxyId/..."""
 
     type: str
@@ -45,8 +42,7 @@ class Notice:
     details: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class RecoveryStep:
+class RecoveryStep(NamedTuple):
     """Ledger work for an instance's recovery cycle: open it, or close it as completed/failed."""
 
     action: str  # "open" | "complete" | "fail"
@@ -164,6 +160,16 @@ def _transition_notices(
     return notices
 
 
+# Doubling stops here: up to 1,000 attempts are allowed, and 2**999 seconds is no date at all.
+MAX_RECOVERY_BACKOFF_SECONDS = 24 * 3600
+
+
+def recovery_backoff_seconds(base: int, attempt: int) -> int:
+    """The wait before recovery attempt `attempt + 1`: base, 2x, 4x, ... capped at one day."""
+    doublings: int = min(attempt - 1, 32)
+    return min(base * (1 << doublings), MAX_RECOVERY_BACKOFF_SECONDS)
+
+
 def _recovery(
     instances: list[Instance],
     config: FailoverConfig,
@@ -177,7 +183,7 @@ def _recovery(
         in_cycle = instance.recovery_attempts > 0 or instance.needs_attention
         if instance.health_status is HealthStatus.HEALTHY and in_cycle:
             steps.append(RecoveryStep("complete", instance.id, "instance healthy again"))
-            instance = replace(instance, recovery_attempts=0, next_recovery_at=None, needs_attention=False)
+            instance = instance._replace(recovery_attempts=0, next_recovery_at=None, needs_attention=False)
         elif (
             instance.health_status is HealthStatus.UNHEALTHY
             and config.enable_auto_recovery
@@ -187,9 +193,9 @@ def _recovery(
             details = {"instanceId": instance.id, "instanceName": instance.name}
             if instance.recovery_attempts < config.max_recovery_attempts:
                 attempt = instance.recovery_attempts + 1
-                backoff = config.recovery_backoff_seconds * (2 ** (attempt - 1)) * jitter()
-                instance = replace(
-                    instance, recovery_attempts=attempt, next_recovery_at=now + timedelta(seconds=backoff)
+                backoff = recovery_backoff_seconds(config.recovery_backoff_seconds, attempt) * jitter()
+                instance = instance._replace(
+                    recovery_attempts=attempt, next_recovery_at=now + timedelta(seconds=backoff)
                 )
                 if attempt == 1:
                     steps.append(RecoveryStep("open", instance.id, "instance unhealthy: recovery requested"))
@@ -201,7 +207,7 @@ def _recovery(
                     )
                 )
             else:
-                instance = replace(instance, needs_attention=True, next_recovery_at=None)
+                instance = instance._replace(needs_attention=True, next_recovery_at=None)
                 reason = f"no recovery after {config.max_recovery_attempts} attempts"
                 steps.append(RecoveryStep("fail", instance.id, reason))
                 notices.append(Notice("manual_attention_required", "critical", {**details, "reason": reason}))

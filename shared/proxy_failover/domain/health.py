@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from .models import FailoverConfig, HealthStatus, Instance, Transition
@@ -62,8 +61,7 @@ def apply_check(
             started_flapping=is_flapping and not was_flapping,
         )
 
-    updated = replace(
-        instance,
+    updated = instance._replace(
         health_status=new_status,
         consecutive_failures=failures,
         consecutive_successes=successes,

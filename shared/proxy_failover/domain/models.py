@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class HealthStatus(StrEnum):
@@ -41,8 +41,7 @@ class EventStatus(StrEnum):
 SYSTEM_ACTOR = "system"
 
 
-@dataclass(frozen=True, slots=True)
-class FailoverConfig:
+class FailoverConfig(NamedTuple):
     """Per-proxy settings. Defaults are the contract's; the last three are ours (documented in README)."""
 
     failover_strategy: Strategy = Strategy.PRIORITY
@@ -63,8 +62,7 @@ class FailoverConfig:
     flap_window_seconds: int = 300
 
 
-@dataclass(frozen=True, slots=True)
-class Instance:
+class Instance(NamedTuple):
     id: str
     proxy_id: str
     name: str
@@ -92,8 +90,7 @@ class Instance:
         return (self.priority, -self.weight, self.created_at or "", self.id)
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(NamedTuple):
     """A status change of one instance, produced by the health state machine."""
 
     instance_id: str
@@ -103,8 +100,7 @@ class Transition:
     started_flapping: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Redundancy:
+class Redundancy(NamedTuple):
     total_instances: int
     healthy_instances: int
     unhealthy_instances: int
@@ -112,4 +108,4 @@ class Redundancy:
     backup_instance_ids: tuple[str, ...]
     redundancy_level: str
     is_degraded: bool
-    degraded_reasons: tuple[str, ...] = field(default=())
+    degraded_reasons: tuple[str, ...] = ()

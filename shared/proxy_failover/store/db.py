@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qs, unquote, urlparse
 
 from ..errors import ConstraintViolation, DatabaseError, DatabaseUnavailable
@@ -29,8 +29,7 @@ _UNAVAILABLE_PREFIXES = ("08", "57P", "53")
 _RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock: the unit of work is run again
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectParams:
+class ConnectParams(NamedTuple):
     user: str
     database: str
     host: str | None = None

@@ -3,9 +3,8 @@ redundancy snapshot. Writers lock the proxy row first, then its instances, alway
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..domain.models import FailoverConfig, Instance, Redundancy
 from ..errors import ConstraintViolation, DuplicateInstanceName, InvalidInput, ProxyNotFound
@@ -22,8 +21,7 @@ from .rows import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ProxyState:
+class ProxyState(NamedTuple):
     proxy_id: str
     owner_id: str
     active_instance_id: str | None
