@@ -7,9 +7,8 @@ Both callers lock the proxy and its instances, run `domain.decisions.reconcile`,
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .domain.decisions import Notice, Plan, Switch, switch_notice
 from .domain.models import EventStatus, EventType, Instance
@@ -17,13 +16,16 @@ from .store.changes import EventRow, OutboxRow, ProxyWrite, recovery_closure
 from .store.proxies import ProxyState
 
 
-@dataclass(slots=True)
-class Batch:
-    """Rows for one transaction, collected over one or many proxies."""
+class Batch(NamedTuple):
+    """Rows for one transaction, collected over one or many proxies (`Batch.empty()`, then appended to)."""
 
-    writes: list[ProxyWrite] = field(default_factory=list)
-    events: list[EventRow] = field(default_factory=list)
-    outbox: list[OutboxRow] = field(default_factory=list)
+    writes: list[ProxyWrite]
+    events: list[EventRow]
+    outbox: list[OutboxRow]
+
+    @classmethod
+    def empty(cls) -> Batch:
+        return cls([], [], [])
 
     @property
     def switch_events(self) -> list[EventRow]:
@@ -83,19 +85,19 @@ def to_writes(
     switch = switch or plan.switch
     previous = {i.id: i for i in before}
     changed = [i for i in plan.instances if previous.get(i.id) != i]
+    # A proxy without instances has no posture yet (GET redundancy answers 404 until one registers).
+    has_instances = plan.redundancy.total_instances > 0
+    posture_changed = has_instances and bool(
+        changed or switch or plan.recovery or plan.notices or plan.redundancy != proxy.previous
+    )
     write = ProxyWrite(
         proxy_id=proxy.proxy_id,
         instances=changed,
         active_instance_id=plan.active_instance_id,
         active_changed=plan.active_instance_id != proxy.active_instance_id,
-        redundancy=None,
+        redundancy=redundancy_row(proxy.proxy_id, plan, switch, now) if posture_changed else None,
+        recovery_closures=[],
     )
-    # A proxy without instances has no posture yet (GET redundancy answers 404 until one registers).
-    has_instances = plan.redundancy.total_instances > 0
-    if has_instances and (
-        changed or switch or plan.recovery or plan.notices or plan.redundancy != proxy.previous
-    ):
-        write.redundancy = redundancy_row(proxy.proxy_id, plan, switch, now)
     event = None
     if switch is not None:
         done = switch_status is not EventStatus.IN_PROGRESS

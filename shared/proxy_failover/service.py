@@ -145,7 +145,7 @@ class FailoverService:
                 now=now,
                 jitter=self.jitter,
             )
-            batch = Batch()
+            batch = Batch.empty()
             to_writes(batch, proxy, before, plan, now, actor=SYSTEM_ACTOR)
             changes.write(con, batch.writes, batch.events, batch.outbox, outbox_grace_seconds=self._grace)
             if metrics:
@@ -202,7 +202,7 @@ class FailoverService:
                 jitter=self.jitter,
                 allow_automatic=False,
             )
-            batch = Batch()
+            batch = Batch.empty()
             event = to_writes(
                 batch,
                 proxy,
@@ -310,7 +310,7 @@ class FailoverService:
             jitter=self.jitter,
             allow_automatic=allow_automatic,
         )
-        batch = Batch()
+        batch = Batch.empty()
         to_writes(batch, proxy, before, plan, now, actor=SYSTEM_ACTOR)
         changes.write(con, batch.writes, batch.events, batch.outbox, outbox_grace_seconds=self._grace)
         return batch

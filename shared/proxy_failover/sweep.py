@@ -137,7 +137,7 @@ class Sweeper:
 
         def work(con: Any) -> Batch:
             now = self.clock()
-            batch = Batch()
+            batch = Batch.empty()
             locked = proxies.lock_proxies(con, proxy_ids)
             instances = proxies.lock_instances(con, [p.proxy_id for p in locked])
             for proxy in locked:

@@ -6,6 +6,7 @@ import shutil
 import ssl
 import threading
 import time
+from datetime import datetime
 
 import pytest
 from proxy_failover.errors import ConstraintViolation, DatabaseUnavailable, MigrationError
@@ -134,3 +135,42 @@ def test_sslmodes_map_to_the_drivers_tls_choices():
     assert verify_full.verify_mode == ssl.CERT_REQUIRED
     socket = params_from_url("postgresql://postgres:@/postgres?host=/run/pg")
     assert socket.unix_sock == "/run/pg/.s.PGSQL.5432" and socket.host is None
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/St_Johns"])
+def test_timestamps_read_back_as_the_instants_postgres_holds(db, zone):
+    # The connection parses timestamptz itself (fromisoformat, not the driver's strptime); the values
+    # must be the same instants, in any session time zone. Old dates carry offsets in seconds
+    # ('+05:53:28'), which the driver's parser returns as text.
+    from pg8000.converters import timestamptz_array_in as driver_array_in
+    from pg8000.converters import timestamptz_in as driver_in
+
+    con = db.autocommit()
+    con.run(f"SET TIME ZONE '{zone}'")
+    try:
+        values = [
+            "2026-11-27 12:00:00+00",
+            "2026-11-27 12:00:00.5+00",
+            "2026-11-27 12:00:00.123456+00",
+            "0099-02-03 04:05:06+00",
+            "infinity",
+            "-infinity",
+        ]
+        for value in values:
+            parsed, text, epoch = con.run(
+                f"SELECT CAST('{value}' AS timestamptz), CAST('{value}' AS timestamptz)::text,"
+                f" extract(epoch FROM CAST('{value}' AS timestamptz))::float8"
+            )[0]
+            if "infinity" in value:
+                assert parsed == driver_in(text) == value
+            else:
+                assert isinstance(parsed, datetime) and parsed.timestamp() == epoch, (zone, value, text)
+                assert parsed.utcoffset() is not None
+        arrays = ["{}", "{NULL}", '{"2026-11-27 12:00:00+00","2026-11-27 12:00:01.25+00"}']
+        for value in arrays:
+            parsed, text = con.run(
+                f"SELECT CAST('{value}' AS timestamptz[]), CAST('{value}' AS timestamptz[])::text"
+            )[0]
+            assert parsed == driver_array_in(text), (zone, value, text)
+    finally:
+        con.run("RESET TIME ZONE")

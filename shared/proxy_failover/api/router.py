@@ -13,7 +13,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..errors import (
@@ -38,8 +37,7 @@ PROXY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,255}$")
 UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
-@dataclass(slots=True)
-class Request(Generic[B, Q]):
+class Request(NamedTuple, Generic[B, Q]):
     principal: Principal
     path: dict[str, str]
     body: B
@@ -73,12 +71,13 @@ class QueryInt(NamedTuple):
         return value
 
 
-@dataclass(slots=True)
-class Route:
+class Route(NamedTuple):
     method: str
     path: str
     func: Callable[[Request[Any, Any]], Any]
     summary: str
+    # The path as a regular expression with a named group per {parameter}.
+    pattern: re.Pattern[str]
     # Name of the request body in api/requests.py (validated by api/bodies.py).
     body: str | None = None
     query: dict[str, QueryInt] | None = None
@@ -89,15 +88,12 @@ class Route:
     public: bool = False
     errors: tuple[int, ...] = ()
     message: str | None = None
-    pattern: re.Pattern[str] = field(init=False)
 
-    def __post_init__(self) -> None:
-        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
-        self.pattern = re.compile(f"^{regex}$")
 
-    @property
-    def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+def path_pattern(path: str) -> re.Pattern[str]:
+    """/proxy/{proxyId}/instances -> ^/proxy/(?P<proxyId>[^/]+)/instances$"""
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    return re.compile(f"^{regex}$")
 
 
 def _response(status: int, payload: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -136,7 +132,7 @@ class Api:
         self, method: str, path: str, *, summary: str, **options: Any
     ) -> Callable[[Callable[[Request[Any, Any]], Any]], Callable[[Request[Any, Any]], Any]]:
         def register(func: Callable[[Request[Any, Any]], Any]) -> Callable[[Request[Any, Any]], Any]:
-            self.routes.append(Route(method.upper(), path, func, summary, **options))
+            self.routes.append(Route(method.upper(), path, func, summary, path_pattern(path), **options))
             return func
 
         return register

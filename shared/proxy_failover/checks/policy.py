@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import ForbiddenProbeTarget, InvalidInput
@@ -41,18 +41,16 @@ _PRIVATE: tuple[IPNetwork, ...] = tuple(
 SCHEMES = ("http", "https", "tcp")
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeTarget:
+class ProbeTarget(NamedTuple):
     scheme: str
     host: str
     port: int
     path: str
 
 
-@dataclass(frozen=True, slots=True)
-class TargetPolicy:
+class TargetPolicy(NamedTuple):
     allow_loopback: bool = False
-    allowed_networks: tuple[IPNetwork, ...] = field(default=())
+    allowed_networks: tuple[IPNetwork, ...] = ()
 
     @classmethod
     def from_settings(cls, allow_loopback: bool, cidrs: Sequence[str]) -> TargetPolicy:

@@ -8,7 +8,6 @@ the redundancy posture and the notifications to send.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -50,14 +49,13 @@ class RecoveryStep(NamedTuple):
     reason: str
 
 
-@dataclass(slots=True)
-class Plan:
+class Plan(NamedTuple):
     instances: list[Instance]
     active_instance_id: str | None
     redundancy: Redundancy
-    switch: Switch | None = None
-    recovery: list[RecoveryStep] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
+    switch: Switch | None
+    recovery: list[RecoveryStep]
+    notices: list[Notice]
 
 
 def _by_id(instances: Sequence[Instance]) -> dict[str, Instance]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..observability import get_logger
 from ..settings import get_settings
@@ -14,8 +13,7 @@ logger = get_logger(__name__)
 _BATCH = 10  # SNS PublishBatch limit
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     sent: list[str]
     failed: list[str]
     error: str | None = None

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..domain.models import EventStatus, Instance
 from .db import Connection
 from .rows import instance_state, recordset
 
 
-@dataclass(slots=True)
-class EventRow:
+class EventRow(NamedTuple):
     id: str
     proxy_id: str
     event_type: str
@@ -44,8 +42,7 @@ class EventRow:
         }
 
 
-@dataclass(slots=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):
     id: str
     type: str
     proxy_id: str
@@ -54,17 +51,15 @@ class OutboxRow:
     message: dict[str, Any]
 
 
-@dataclass(slots=True)
-class ProxyWrite:
+class ProxyWrite(NamedTuple):
     """Everything one proxy's plan changes, ready for the batched statements below."""
 
     proxy_id: str
-    instances: list[Instance] = field(default_factory=list)  # changed instances only
-    active_instance_id: str | None = None
-    active_changed: bool = False
-    redundancy: dict[str, Any] | None = None
-    failover_reason: str | None = None
-    recovery_closures: list[dict[str, Any]] = field(default_factory=list)
+    instances: list[Instance]  # changed instances only
+    active_instance_id: str | None
+    active_changed: bool
+    redundancy: dict[str, Any] | None
+    recovery_closures: list[dict[str, Any]]
 
 
 _UPDATE_INSTANCES = """

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -111,6 +111,30 @@ def params_from_settings(settings: Settings) -> ConnectParams:
     )
 
 
+TIMESTAMPTZ, TIMESTAMPTZ_ARRAY = 1184, 1185
+
+
+def timestamptz_in(text: str) -> Any:
+    """PostgreSQL's timestamptz text ('2026-11-27 12:00:00.5+00') as an aware datetime.
+
+    pg8000 parses it with strptime, whose first use costs a cold start ~37 M instructions (~3% of the
+    bare import) and every value ~10x more than fromisoformat."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:  # infinity, years past 9999, BC: pg8000's own handling
+        from pg8000.converters import timestamptz_in as driver_timestamptz_in
+
+        return driver_timestamptz_in(text)
+
+
+def timestamptz_array_in(text: str) -> list[Any]:
+    """'{"2026-11-27 12:00:00+00",...}': a timestamp holds no comma, brace or quote to escape."""
+    inner = text[1:-1]
+    if not inner:
+        return []
+    return [None if item == "NULL" else timestamptz_in(item.strip('"')) for item in inner.split(",")]
+
+
 def translate(exc: Exception) -> Exception:
     """The layer's exception for a driver error (callers `raise translate(e) from e`)."""
     import pg8000.exceptions as pgx
@@ -138,17 +162,19 @@ def sqlstate(exc: BaseException) -> str:
     return ""
 
 
-@dataclass
 class Connection:
     """A pg8000 connection with a prepared-statement cache and a round-trip counter."""
 
-    raw: Any
-    prepared: dict[str, Any] = field(default_factory=dict)
-    round_trips: int = 0
-    statements: int = 0
-    last_used: float = field(default_factory=time.monotonic)
-    in_transaction: bool = False
-    broken: bool = False
+    __slots__ = ("broken", "in_transaction", "last_used", "prepared", "raw", "round_trips", "statements")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.prepared: dict[str, Any] = {}
+        self.round_trips = 0
+        self.statements = 0
+        self.last_used = time.monotonic()
+        self.in_transaction = False
+        self.broken = False
 
     def run(self, sql: str, **params: Any) -> list[list[Any]]:
         """Execute one statement and return its rows. Parameters are `:name` placeholders."""
@@ -247,6 +273,8 @@ class Database:
             )
         except Exception as exc:
             raise translate(exc) from exc
+        raw.register_in_adapter(TIMESTAMPTZ, timestamptz_in)
+        raw.register_in_adapter(TIMESTAMPTZ_ARRAY, timestamptz_array_in)
         return Connection(raw)
 
     def connection(self) -> Connection:
