@@ -257,3 +257,19 @@ def test_body_handlers_validate_without_importing_pydantic(name, body):
         check=True,
     )
     assert json.loads(out.stdout) == []
+
+
+def test_a_layer_with_another_pydantic_core_builds_validators_from_the_declarations(monkeypatch):
+    from proxy_failover.api import bodies
+
+    # a file another pydantic-core wrote: its schemas are not to be trusted (this one accepts anything)
+    compiled = dict(bodies._schemas(), pydanticCoreVersion="0.0.0", RegisterRequest={"type": "any"})
+    monkeypatch.setattr(bodies, "_schemas", lambda: compiled)
+    bodies._validator.cache_clear()
+    try:
+        raw = b'{"proxyId": "p", "instanceData": {"instanceName": " a ", "priority": -1}}'
+        with pytest.raises(InvalidInput) as raised:
+            validate_body("RegisterRequest", raw)
+        assert raised.value.details == _outcome("RegisterRequest", raw)[1]
+    finally:
+        bodies._validator.cache_clear()

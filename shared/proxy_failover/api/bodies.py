@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
+from ..observability import get_logger
 from .errors import validation_details
 
+logger = get_logger(__name__)
 COMPILED = Path(__file__).with_name("requests.schema.json")
 
 
@@ -25,9 +27,17 @@ def _schemas() -> dict[str, Any]:
 
 @cache
 def _validator(body: str) -> Any:
-    from pydantic_core import SchemaValidator
+    import pydantic_core
 
-    return SchemaValidator(_schemas()[body])
+    schemas = _schemas()
+    if schemas.get("pydanticCoreVersion") == pydantic_core.__version__:
+        return pydantic_core.SchemaValidator(schemas[body])
+    # A layer whose pydantic-core is not the one the file was compiled for: build the schema from the
+    # declarations instead (pydantic's price at cold start, but never a schema the library misreads).
+    from .requests import core_schema
+
+    logger.warning("compiled request schemas do not match pydantic-core", extra={"body": body})
+    return pydantic_core.SchemaValidator(core_schema(body))
 
 
 def _timeout_below_interval(value: dict[str, Any]) -> None:

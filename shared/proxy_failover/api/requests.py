@@ -145,6 +145,8 @@ class RedundancyUpdate(TypedDict, total=False):
     last_failover_at: datetime | None
 
 
+COMPILED_WITH = "pydanticCoreVersion"
+
 BODIES: dict[str, Any] = {
     body.__name__: body
     for body in (
@@ -176,9 +178,19 @@ def _portable(node: Any, refs: dict[str, str]) -> Any:
     return node
 
 
+def core_schema(body: str) -> dict[str, Any]:
+    """A body's pydantic-core schema as plain JSON."""
+    schema: dict[str, Any] = _portable(TypeAdapter(BODIES[body]).core_schema, {})
+    return schema
+
+
 def compile_schemas() -> str:
-    """Every body's pydantic-core schema, as the JSON document `api/bodies.py` loads."""
-    compiled = {name: _portable(TypeAdapter(body).core_schema, {}) for name, body in BODIES.items()}
+    """Every body's pydantic-core schema, as the JSON document `api/bodies.py` loads, with the
+    pydantic-core version that reads it."""
+    from pydantic_core import __version__ as core_version
+
+    compiled: dict[str, Any] = {COMPILED_WITH: core_version}
+    compiled.update((name, core_schema(name)) for name in BODIES)
     return json.dumps(compiled, indent=1) + "\n"  # field order kept: errors come in declaration order
 
 
