@@ -167,3 +167,30 @@ def test_random_operations_keep_every_invariant(db, ops, strategy, fall, rise):
     # An automatic switch's target was eligible at switch time; with thresholds >= 1 it cannot have
     # fallen since without a later report, which the per-step checks above already cover.
     assert all(r["target_instance_id"] is not None for r in automatic)
+
+
+def test_without_a_topic_notifications_of_a_switch_wait_untouched_for_the_relay(db, monkeypatch):
+    from proxy_failover.settings import reset_settings
+
+    monkeypatch.delenv("NOTIFICATIONS_TOPIC_ARN", raising=False)
+    reset_settings()
+    service = FailoverService(db)
+    service.put_config(OWNER, "quiet", {})
+    a, b = (
+        str(
+            service.register_instance(
+                OWNER,
+                "quiet",
+                {"instance_name": n, "instance_type": "standard", "priority": k, "weight": 100},
+            )["id"]
+        )
+        for k, n in enumerate("ab")
+    )
+    for i in (a, b):
+        service.report_health(OWNER, i, HealthStatus.HEALTHY, None)
+    service.execute_failover(ADMIN, "quiet", a, b, "drill")
+    rows = db.autocommit().run(
+        "SELECT type, attempts, last_error, sent_at FROM notification_outbox WHERE proxy_id = 'quiet'"
+    )
+    assert "failover" in {kind for kind, *_ in rows}
+    assert all(attempts == 0 and error is None and sent is None for _, attempts, error, sent in rows)

@@ -8,6 +8,7 @@ from ..errors import DatabaseUnavailable
 from ..observability import get_logger
 from ..store import outbox
 from ..store.changes import OutboxRow
+from ..settings import get_settings
 from ..store.db import Database
 from .publisher import publish
 
@@ -17,8 +18,8 @@ RETRY_BASE_SECONDS = 5.0
 
 def deliver_now(db: Database, rows: list[OutboxRow]) -> int:
     """Publish rows a request just committed. On any failure they stay pending for the relay."""
-    if not rows:
-        return 0
+    if not rows or not get_settings().notifications_topic_arn:
+        return 0  # no topic: nowhere to publish; the rows wait, and the relay reports the missing topic
     outcome = publish(
         [
             {"id": r.id, "type": r.type, "proxy_id": r.proxy_id, "severity": r.severity, "message": r.message}
