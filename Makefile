@@ -33,6 +33,8 @@ lint: $(VENV)/.installed $(TOOLS)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check shared functions tests bench
 	$(VENV)/bin/mypy
+	@# each handler is a module named `app`, so one at a time: request bodies are typed (api/requests.py)
+	for app in functions/*/app.py; do MYPYPATH=shared $(VENV)/bin/mypy --strict --follow-imports=silent $$app || exit 1; done
 	$(PY) -m proxy_failover.api.openapi --check docs/openapi.json
 	$(SAM) validate --lint --template template.yaml --region eu-west-1
 

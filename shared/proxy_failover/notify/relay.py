@@ -6,9 +6,9 @@ from typing import Any
 
 from ..errors import DatabaseUnavailable
 from ..observability import get_logger
+from ..settings import get_settings
 from ..store import outbox
 from ..store.changes import OutboxRow
-from ..settings import get_settings
 from ..store.db import Database
 from .publisher import publish
 
