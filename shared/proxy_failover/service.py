@@ -318,7 +318,7 @@ class FailoverService:
     def _deliver(self, batch: Batch) -> None:
         from .notify.relay import deliver_now
 
-        deliver_now(self.db, batch.outbox)
+        deliver_now(self.db, batch.outbox, get_settings())
 
 
 @lru_cache(maxsize=1)

@@ -58,6 +58,11 @@ class Settings(NamedTuple):
     admin_claim: str = "roles"
 
     notifications_topic_arn: str | None = None
+    # Every SNS call is made once and bounded by these (the outbox retries); after one that could not
+    # reach SNS, requests stop trying for the breaker's time and leave their notifications to the relay.
+    sns_connect_timeout_seconds: float = 1.0
+    sns_read_timeout_seconds: float = 1.0
+    sns_breaker_seconds: float = 30.0
     # A notification written by a request is relayed by the sweep only after this grace period, so the
     # request's own after-commit publish normally wins and nothing is sent twice.
     outbox_grace_seconds: float = 30.0
@@ -71,6 +76,14 @@ class Settings(NamedTuple):
     sweep_deadline_margin_seconds: float = 3.0
 
     max_body_bytes: int = 64 * 1024
+
+    # POWERTOOLS_LOG_LEVEL (the template's) wins over LOG_LEVEL.
+    log_level: str = "INFO"
+    powertools_log_level: str | None = None
+
+    @property
+    def effective_log_level(self) -> str:
+        return self.powertools_log_level or self.log_level
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:

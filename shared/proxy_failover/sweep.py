@@ -18,8 +18,8 @@ from .domain.decisions import reconcile
 from .domain.health import apply_check
 from .domain.models import SYSTEM_ACTOR, HealthStatus, Instance
 from .engine import Batch, to_writes
-from .notify.relay import deliver_now, relay_pending
-from .observability import get_logger, metrics
+from .notify.relay import BackgroundPublisher
+from .observability import apply_log_level, get_logger, metrics
 from .service import jitter_source, utcnow
 from .settings import Settings, get_settings
 from .store import changes, proxies
@@ -83,37 +83,52 @@ class Sweeper:
             self.settings.probe_allow_loopback, self.settings.probe_allowed_cidrs
         )
         self.prober = Prober(policy, self.settings.probe_concurrency)
+        self.publisher = BackgroundPublisher(self.db, self.settings)
         _raise_file_limit()
 
     @property
     def db(self) -> Database:
         return self._db or get_database()
 
-    def run_once(self) -> SweepStats:
-        """Process every proxy due now, batch by batch, then relay leftover notifications."""
+    def run_once(self, *, flush_seconds: float = 10.0) -> SweepStats:
+        """Process every proxy due now, batch by batch; then wait (at most `flush_seconds`) for the
+        notifications to be published and leftovers relayed."""
+        total = self._pass()
+        self._flush(total, flush_seconds)
+        return total
+
+    def _pass(self) -> SweepStats:
         total = SweepStats()
         while True:
             stats = self.process_batch()
             if stats is None:
-                break
+                return total
             total.add(stats)
-        relayed = relay_pending(self.db)
-        total.notifications += relayed["sent"]
-        return total
+
+    def _flush(self, total: SweepStats, seconds: float) -> None:
+        before = self.publisher.sent
+        self.publisher.flush(seconds)
+        total.notifications += self.publisher.sent - before
 
     def run_until(self, deadline: float, *, idle_sleep_cap: float = 1.0) -> SweepStats:
-        """Keep sweeping until `deadline` (time.monotonic) so short intervals are honoured."""
+        """Keep sweeping until `deadline` (time.monotonic) so short intervals are honoured. Publishing
+        runs beside the checks the whole time; only the end waits for it, within the deadline."""
         total = SweepStats()
-        while True:
-            total.add(self.run_once())
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return total
-            wait = claims.seconds_until_next_due(self.db.autocommit())
-            pause = min(remaining, idle_sleep_cap if wait is None else min(wait, idle_sleep_cap))
-            if pause >= remaining:
-                return total
-            time.sleep(max(pause, 0.01))
+        sent_before = self.publisher.sent
+        try:
+            while True:
+                total.add(self._pass())
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return total
+                wait = claims.seconds_until_next_due(self.db.autocommit())
+                pause = min(remaining, idle_sleep_cap if wait is None else min(wait, idle_sleep_cap))
+                if pause >= remaining:
+                    return total
+                time.sleep(max(pause, 0.01))
+        finally:
+            self.publisher.close(max(0.5, deadline - time.monotonic()))
+            total.notifications += self.publisher.sent - sent_before
 
     def process_batch(self) -> SweepStats | None:
         con = self.db.autocommit()
@@ -177,7 +192,7 @@ class Sweeper:
         stats.failures = sum(1 for r in results.values() if not r.healthy)
         stats.failovers = len(batch.switch_events)
         stats.probe_latency_ms = [r.latency_ms for r in results.values() if r.latency_ms is not None]
-        stats.notifications = deliver_now(self.db, batch.outbox)
+        self.publisher.submit(batch.outbox)
         return stats
 
 
@@ -185,6 +200,7 @@ def run_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The EventBridge entry point: sweep until shortly before the invocation's deadline."""
     started = time.perf_counter()
     settings = get_settings()
+    apply_log_level(settings.effective_log_level)
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         budget = context.get_remaining_time_in_millis() / 1000.0 - settings.sweep_deadline_margin_seconds
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -30,7 +31,7 @@ def fleet(monkeypatch):
 
 def settings(**overrides) -> Settings:
     return Settings.from_environ(
-        {"PROBE_ALLOW_LOOPBACK": "true", **{k.upper(): str(v) for k, v in overrides.items()}}
+        {**os.environ, "PROBE_ALLOW_LOOPBACK": "true", **{k.upper(): str(v) for k, v in overrides.items()}}
     )
 
 

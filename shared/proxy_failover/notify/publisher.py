@@ -1,13 +1,23 @@
-"""SNS publishing. boto3 is imported on first publish only: most API requests never publish."""
+"""SNS publishing with short timeouts and no retries: the outbox is the retry.
+
+boto3 is imported on first publish only (most API requests never publish). Every call is bounded by
+`SNS_CONNECT_TIMEOUT_SECONDS` + `SNS_READ_TIMEOUT_SECONDS`, made once (botocore's own retries would
+send the same message again on every read timeout and stretch a hung SNS to minutes). After a call
+that could not reach SNS, the process stops calling it for `SNS_BREAKER_SECONDS`: requests then leave
+their notifications to the relay instead of each waiting for a timeout of its own.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from ..observability import get_logger
-from ..settings import get_settings
+from ..settings import Settings
 
 logger = get_logger(__name__)
 _BATCH = 10  # SNS PublishBatch limit
@@ -19,65 +29,125 @@ class Outcome(NamedTuple):
     error: str | None = None
 
 
+class Message(NamedTuple):
+    """One notification as SNS receives it: the outbox row's id, attributes and JSON body."""
+
+    id: str
+    type: str
+    proxy_id: str
+    severity: str
+    message: dict[str, Any] | str
+
+
 @lru_cache(maxsize=4)
-def _client(region: str | None) -> Any:
+def _client(region: str | None, connect_timeout: float, read_timeout: float) -> Any:
     import boto3
+    from botocore.config import Config
 
-    return boto3.client("sns", region_name=region) if region else boto3.client("sns")
-
-
-def sns_client() -> Any:
-    arn = get_settings().notifications_topic_arn or ""
-    parts = arn.split(":")
-    return _client(parts[3] if len(parts) > 3 and parts[3] else None)
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+    )
+    return boto3.client("sns", region_name=region, config=config)
 
 
 def reset_client() -> None:
     _client.cache_clear()
+    _breaker.close()
 
 
-def _attributes(row: dict[str, Any]) -> dict[str, dict[str, str]]:
+class _Breaker:
+    """Open after SNS could not be reached; callers that may wait (the relay) still try."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open_until = 0.0
+
+    def trip(self, seconds: float) -> None:
+        with self._lock:
+            self._open_until = time.monotonic() + seconds
+
+    def close(self) -> None:
+        with self._lock:
+            self._open_until = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+
+_breaker = _Breaker()
+
+
+def sns_unreachable() -> bool:
+    """True while a recent call could not reach SNS (requests then leave publishing to the relay)."""
+    return _breaker.is_open
+
+
+def _region(topic: str) -> str | None:
+    parts = topic.split(":")
+    return parts[3] if len(parts) > 3 and parts[3] else None
+
+
+def _attributes(m: Message) -> dict[str, dict[str, str]]:
     return {
-        "type": {"DataType": "String", "StringValue": row["type"]},
-        "proxyId": {"DataType": "String", "StringValue": row["proxy_id"]},
-        "severity": {"DataType": "String", "StringValue": row["severity"]},
+        "type": {"DataType": "String", "StringValue": m.type},
+        "proxyId": {"DataType": "String", "StringValue": m.proxy_id},
+        "severity": {"DataType": "String", "StringValue": m.severity},
     }
 
 
-def publish(rows: list[dict[str, Any]]) -> Outcome:
-    """Publish outbox rows (`id`, `type`, `proxy_id`, `severity`, `message`); never raises."""
-    topic = get_settings().notifications_topic_arn
-    if not rows:
+def _unreachable(exc: Exception) -> bool:
+    """Timeouts and connection failures (SNS not answering), as opposed to SNS refusing a request."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    return isinstance(exc, BotoConnectionError | HTTPClientError | OSError | TimeoutError)
+
+
+def publish(messages: Sequence[Message], settings: Settings) -> Outcome:
+    """Publish in batches of ten; never raises. Stops at the first batch that cannot reach SNS: the
+    rest would only wait for the same timeout."""
+    topic = settings.notifications_topic_arn
+    if not messages:
         return Outcome([], [])
-    ids = [str(r["id"]) for r in rows]
+    ids = [m.id for m in messages]
     if not topic:
         return Outcome([], ids, "NOTIFICATIONS_TOPIC_ARN is not set")
+    try:
+        client = _client(
+            _region(topic), settings.sns_connect_timeout_seconds, settings.sns_read_timeout_seconds
+        )
+    except Exception as exc:
+        return Outcome([], ids, f"{type(exc).__name__}: {exc}")
     sent: list[str] = []
     failed: list[str] = []
     error = None
-    try:
-        client = sns_client()
-    except Exception as exc:
-        return Outcome([], ids, f"{type(exc).__name__}: {exc}")
-    for start in range(0, len(rows), _BATCH):
-        chunk = rows[start : start + _BATCH]
+    for start in range(0, len(messages), _BATCH):
+        chunk = messages[start : start + _BATCH]
         entries = [
             {
                 "Id": str(index),
-                "Message": r["message"] if isinstance(r["message"], str) else json.dumps(r["message"]),
-                "MessageAttributes": _attributes(r),
+                "Message": m.message if isinstance(m.message, str) else json.dumps(m.message),
+                "MessageAttributes": _attributes(m),
             }
-            for index, r in enumerate(chunk)
+            for index, m in enumerate(chunk)
         ]
         try:
             response = client.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            failed.extend(str(r["id"]) for r in chunk)
+            if _unreachable(exc):
+                _breaker.trip(settings.sns_breaker_seconds)
+                failed.extend(m.id for m in messages[start:])
+                break
+            failed.extend(m.id for m in chunk)
             continue
+        _breaker.close()
         bad = {int(f["Id"]) for f in response.get("Failed", [])}
-        for index, r in enumerate(chunk):
-            (failed if index in bad else sent).append(str(r["id"]))
+        for index, m in enumerate(chunk):
+            (failed if index in bad else sent).append(m.id)
         if bad:
             error = "; ".join(str(f.get("Message", f.get("Code"))) for f in response["Failed"])
     if failed:

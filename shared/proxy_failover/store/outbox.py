@@ -1,4 +1,10 @@
-"""Notification outbox: rows written with the change they announce, published after commit."""
+"""Notification outbox: rows written with the change they announce, published after commit.
+
+Publishing never happens inside a transaction. A relay *leases* due rows in one autocommit statement
+(their next attempt moves `lease` seconds on, so other relays skip them), publishes with no lock held,
+then marks what went out. A relay that dies mid-way leaves its rows to become due again when the lease
+ends: at least once, never lost.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +12,20 @@ from typing import Any
 
 from .db import Connection
 
-_CLAIM_PENDING = """
-SELECT id, type, proxy_id, severity, message, attempts FROM notification_outbox
- WHERE sent_at IS NULL AND next_attempt_at <= now()
- ORDER BY next_attempt_at LIMIT :limit
- FOR UPDATE SKIP LOCKED
-"""
-
-_CLAIM_IDS = """
-SELECT id, type, proxy_id, severity, message, attempts FROM notification_outbox
- WHERE id = ANY(CAST(:ids AS uuid[])) AND sent_at IS NULL
- FOR UPDATE SKIP LOCKED
+_LEASE_DUE = """
+UPDATE notification_outbox o SET next_attempt_at = now() + make_interval(secs => CAST(:lease AS float8))
+  FROM (SELECT id FROM notification_outbox
+         WHERE sent_at IS NULL AND next_attempt_at <= now()
+         ORDER BY next_attempt_at LIMIT :limit
+         FOR UPDATE SKIP LOCKED) due
+ WHERE o.id = due.id
+RETURNING o.id, o.type, o.proxy_id, o.severity, o.message, o.attempts
 """
 
 
-def claim_pending(con: Connection, limit: int) -> list[dict[str, Any]]:
-    """Due rows, locked until the caller's transaction ends (concurrent relays skip them)."""
-    return con.rows_as_dicts(_CLAIM_PENDING, limit=limit)
-
-
-def claim_ids(con: Connection, ids: list[str]) -> list[dict[str, Any]]:
-    return con.rows_as_dicts(_CLAIM_IDS, ids=ids)
+def lease_due(con: Connection, limit: int, lease_seconds: float) -> list[dict[str, Any]]:
+    """Due rows, leased to the caller for `lease_seconds` (one autocommit statement, no lock kept)."""
+    return con.rows_as_dicts(_LEASE_DUE, limit=limit, lease=float(lease_seconds))
 
 
 def mark_sent(con: Connection, ids: list[str]) -> None:
