@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 SAM := $(TOOLS)/bin/sam
 
-.PHONY: run test test-fast lint build bench fuzz demo token openapi clean
+.PHONY: chromium run test test-fast lint build bench fuzz demo token openapi clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,15 @@ $(TOOLS)/.installed:
 	$(TOOLS)/bin/pip install --quiet aws-sam-cli
 	touch $@
 
+# The Swagger UI test renders /docs in Debian's chromium (headless); installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
+		apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; }
+
 run: $(VENV)/.installed          ## the whole system locally: API on :$${PORT:-3000}, sweep, SNS, PostgreSQL
 	$(PY) -m proxy_failover.local
 
-test: $(VENV)/.installed         ## the whole suite on real PostgreSQL (DATABASE_URL, else embedded)
+test: $(VENV)/.installed chromium ## the whole suite on real PostgreSQL (DATABASE_URL, else embedded)
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed    ## unit tests only, no database

@@ -75,8 +75,9 @@ def start_stack(tmp: Path, **env: str) -> RunningStack:
     port = free_port()
     log = tmp / "stack.log"
     notifications = tmp / "notifications.jsonl"
+    inherited = ("PYTEST", "AWS_ENDPOINT", "NOTIFICATIONS_TOPIC_ARN", "JWT_ISSUER", "JWT_AUDIENCE")
     environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "AWS_ENDPOINT"))},
+        **{k: v for k, v in os.environ.items() if not k.startswith(inherited)},
         "PORT": str(port),
         "SCHEDULE_SECONDS": "1",
         "LOCAL_NOTIFICATIONS_FILE": str(notifications),
@@ -85,8 +86,6 @@ def start_stack(tmp: Path, **env: str) -> RunningStack:
         "LOCAL_ACCESS_LOG": "true",
         **env,
     }
-    for name in ("NOTIFICATIONS_TOPIC_ARN", "JWT_ISSUER", "JWT_AUDIENCE"):
-        environment.pop(name, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "proxy_failover.local"],
         cwd=ROOT,

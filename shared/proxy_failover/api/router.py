@@ -24,7 +24,7 @@ from ..errors import (
     RouteNotFound,
 )
 from ..identity import Principal
-from ..observability import correlation_id, get_logger
+from ..observability import apply_log_level, correlation_id, get_logger
 from ..settings import get_settings
 from .auth import authenticate
 from .errors import RETRY_AFTER_SECONDS, envelope, status_for
@@ -123,10 +123,15 @@ def _check_path_params(params: dict[str, str]) -> None:
 
 
 class Api:
-    """One Lambda function's routes. `handler = api.handler` is the Lambda entry point."""
+    """One Lambda function's routes. `handler = api.handler` is the Lambda entry point.
 
-    def __init__(self) -> None:
+    `documented` serves API Gateway's `$default` route: the (method, path) pairs of the whole API, so
+    that a request no route takes is a 405 on a known path and a 404 elsewhere.
+    """
+
+    def __init__(self, documented: Callable[[], list[tuple[str, str]]] | None = None) -> None:
         self.routes: list[Route] = []
+        self._documented = documented
 
     def route(
         self, method: str, path: str, *, summary: str, **options: Any
@@ -154,12 +159,15 @@ class Api:
                 if route.method == method:
                     return route, found.groupdict()
                 allowed = True
+        if self._documented is not None:
+            allowed = allowed or any(path_pattern(p).match(path) for _, p in self._documented())
         if allowed:
             raise MethodNotAllowed(f"{method} is not allowed on {path}")
         raise RouteNotFound(f"no route for {method} {path}")
 
     def handler(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
+        apply_log_level(get_settings().effective_log_level)
         request_context = event.get("requestContext") or {}
         http = request_context.get("http") or {}
         method = str(http.get("method") or event.get("httpMethod") or "GET").upper()

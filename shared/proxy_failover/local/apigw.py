@@ -59,6 +59,10 @@ class Route:
     specificity: tuple[int, int] = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.path == "$default":  # API Gateway's catch-all: whatever no other route takes
+            self.pattern = re.compile(r"^/.*", re.DOTALL)
+            self.specificity = (1, 0)  # after every other route
+            return
         parts = []
         for segment in self.path.strip("/").split("/"):
             if segment.startswith("{") and segment.endswith("+}"):
@@ -74,7 +78,7 @@ class Route:
 
     @property
     def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
 
 
 def _load_handler(root: Path, code_uri: str, handler: str) -> Handler:

@@ -69,17 +69,26 @@ class NotificationBridge(threading.Thread):
                 if self.stopping.wait(0.5):
                     return
                 continue
-            for message in batch.get("Messages", []):
+            messages = batch.get("Messages", [])
+            if not messages:
+                continue
+            lines = []
+            for message in messages:
                 envelope = json.loads(message["Body"])
                 line = json.loads(envelope["Message"])
                 line["attributes"] = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-                with self.path.open("a", encoding="utf-8") as out:
-                    out.write(json.dumps(line) + "\n")
-                self.delivered += 1
+                lines.append(line)
                 say(
                     f"notification {line.get('type')} proxy={line.get('proxyId')} severity={line.get('severity')}"
                 )
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write("".join(json.dumps(line) + "\n" for line in lines))
+            self.delivered += len(lines)
+            # One call per batch of ten (a call per message fell thousands behind in a failover storm).
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]} for k, m in enumerate(messages)],
+            )
 
 
 class Scheduler(threading.Thread):
@@ -121,10 +130,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _http_server(gateway: Any, port: int) -> ThreadingHTTPServer:
-    from swagger_ui_bundle import swagger_ui_path
+def swagger_ui_dir() -> Path:
+    """Swagger UI 5 (reads OpenAPI 3.1), as shipped by the swagger-ui-py wheel."""
+    import swagger_ui
 
-    swagger = Path(swagger_ui_path)
+    return Path(swagger_ui.__file__).with_name("static")
+
+
+def _http_server(gateway: Any, port: int, database: Any) -> ThreadingHTTPServer:
+    swagger = swagger_ui_dir()
+    assets = {f"/docs/{p.name}" for p in swagger.iterdir() if p.suffix in {".js", ".css", ".png"}}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -138,22 +153,27 @@ def _http_server(gateway: Any, port: int) -> ThreadingHTTPServer:
 
         def _serve(self) -> None:
             parts = urlsplit(self.path)
-            if self.command == "GET" and parts.path in {"/docs", "/docs/"} | {
-                f"/docs/{p.name}" for p in swagger.iterdir()
-            }:
+            if self.command == "GET" and parts.path in {"/docs", "/docs/"} | assets:
                 self._docs(parts.path)
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            status, headers, payload, function = gateway.invoke(
-                self.command, parts.path, parts.query, dict(self.headers.items()), body
-            )
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = 0
+            body = self.rfile.read(length) if length > 0 else b""
+            # One of the pool's connections for this request: a thread per client, a bounded number
+            # of database connections.
+            with database.lease():
+                status, headers, payload, function = gateway.invoke(
+                    self.command, parts.path, parts.query, dict(self.headers.items()), body
+                )
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if self.command != "HEAD":
+                self.wfile.write(payload)
             self.wfile.flush()
             if os.environ.get("LOCAL_ACCESS_LOG", "true") == "true":
                 say(f"{self.command} {self.path} -> {status} ({function or 'no route'})")
@@ -175,7 +195,12 @@ def _http_server(gateway: Any, port: int) -> ThreadingHTTPServer:
             self.wfile.write(data)
             self.wfile.flush()
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
+        def __getattr__(self, name: str) -> Any:
+            # Every method, known or not (HEAD, TRACE, FOO), goes to the gateway, which answers an
+            # unrouted one in the JSON envelope as the deployed API does; never http.server's HTML 501.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -237,7 +262,9 @@ class Stack:
 
         template = load_template(ROOT / "template.yaml")
         gateway = Gateway(routes_from_template(ROOT, template))
-        server = _http_server(gateway, config.port)
+        from ..store.db import get_database
+
+        server = _http_server(gateway, config.port, get_database())
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
         thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
         thread.start()
@@ -270,6 +297,15 @@ class Stack:
             say("scheduled sweep off (SCHEDULE_SECONDS=0)")
 
     def _start_sns(self) -> None:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_SNS")
+        if endpoint:
+            # The user's own SNS (or a test's): no local one, no notifications file.
+            if not os.environ.get("NOTIFICATIONS_TOPIC_ARN"):
+                raise SystemExit(
+                    "AWS_ENDPOINT_URL_SNS is set: set NOTIFICATIONS_TOPIC_ARN to a topic there too"
+                )
+            say(f"SNS at {endpoint} (AWS_ENDPOINT_URL_SNS), topic {os.environ['NOTIFICATIONS_TOPIC_ARN']}")
+            return
         import logging
 
         import boto3
@@ -318,7 +354,7 @@ class Stack:
                 say(f"while stopping: {type(exc).__name__}: {exc}")
         from ..store.db import get_database
 
-        get_database().discard()
+        get_database().close_pool()
 
 
 def main() -> int:

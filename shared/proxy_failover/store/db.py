@@ -241,12 +241,22 @@ class Connection:
 
 
 class Database:
-    """The process-wide connection (per thread), opened lazily and replaced when broken."""
+    """The process-wide connection (per thread), opened lazily and replaced when broken.
 
-    def __init__(self, params: ConnectParams | None = None, *, settings: Settings | None = None) -> None:
+    In Lambda a process serves one request at a time on one thread: one connection. A server with a
+    thread per client (the local stack) instead wraps each request in `lease()`, which lends the thread
+    one of at most `pool_size` connections and takes it back afterwards.
+    """
+
+    def __init__(
+        self, params: ConnectParams | None = None, *, settings: Settings | None = None, pool_size: int = 8
+    ) -> None:
         self._params = params
         self._settings = settings
         self._local = threading.local()
+        self._slots = threading.BoundedSemaphore(pool_size)
+        self._idle: list[Connection] = []
+        self._idle_lock = threading.Lock()
 
     @property
     def settings(self) -> Settings:
@@ -302,6 +312,32 @@ class Database:
         if con is not None:
             con.close()
         self._local.con = None
+
+    @contextmanager
+    def lease(self) -> Iterator[None]:
+        """Lend this thread a pooled connection for one unit of work (waits while all are lent)."""
+        self._slots.acquire()
+        with self._idle_lock:
+            self._local.con = self._idle.pop() if self._idle else None
+        try:
+            yield
+        finally:
+            con: Connection | None = getattr(self._local, "con", None)
+            self._local.con = None
+            if con is not None and (con.broken or con.in_transaction):
+                con.close()
+            elif con is not None:
+                with self._idle_lock:
+                    self._idle.append(con)
+            self._slots.release()
+
+    def close_pool(self) -> None:
+        """Close the idle pooled connections and this thread's own."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for con in idle:
+            con.close()
+        self.discard()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -1,0 +1,164 @@
+"""The local stack at its edges, over real HTTP: every method on every path, many clients at once, the
+Swagger page in a real browser, and an SNS of the user's choosing that hangs."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from proxy_failover.store.db import Database, params_from_url
+
+from tests.e2e.conftest import RunningStack, start_stack
+from tests.helpers import token
+from tests.servers import HangingServer
+
+pytestmark = pytest.mark.e2e
+
+USER = token("stack-user")
+SAMPLE_UUID = "3f2b8c1e-7d4a-4e55-9a0b-1c2d3e4f5a6b"
+
+
+def raw(stack: RunningStack, method: str, path: str, body: bytes | None = None) -> tuple[int, dict, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=20)
+    try:
+        headers = {"Authorization": f"Bearer {USER}", "Content-Type": "application/json"}
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def documented(stack: RunningStack) -> set[tuple[str, str]]:
+    _, document, _ = stack.request("GET", "/openapi.json")
+    return {(m.upper(), p) for p, operations in document["paths"].items() for m in operations}
+
+
+def test_every_method_on_every_path_answers_in_the_json_envelope(stack):
+    operations = documented(stack)
+    paths = {
+        p.replace("{proxyId}", "edge-1")
+        .replace("{instanceId}", SAMPLE_UUID)
+        .replace("{eventId}", SAMPLE_UUID): p
+        for _, p in operations
+    }
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "FOO"]
+    for concrete, template in sorted(paths.items()):
+        for method in methods:
+            if (method, template) in operations:
+                continue
+            status, headers, body = raw(stack, method, concrete)
+            assert status == 405, (method, concrete, status, body)
+            assert headers["Content-Type"] == "application/json"
+            if method != "HEAD":
+                assert json.loads(body)["error"]["code"] == "PROXY_FAILOVER_024"
+            else:
+                assert body == b""
+    for method in methods:
+        status, headers, body = raw(stack, method, "/no/such/route")
+        assert status == 404 and headers["Content-Type"] == "application/json"
+        if method != "HEAD":
+            assert json.loads(body)["error"]["code"] == "PROXY_FAILOVER_023"
+
+
+def test_many_clients_at_once_hold_a_bounded_number_of_database_connections(stack, migrated):
+    def client(k: int) -> None:
+        for n in range(3):  # a new TCP connection (and server thread) per request
+            raw(stack, "POST", "/proxy/failover/config", json.dumps({"proxyId": f"c{k}-{n}"}).encode())
+            raw(stack, "GET", f"/proxy/c{k}-{n}/instances")
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    name = params_from_url(migrated).database
+    probe = Database(params_from_url(migrated))
+    try:
+        (count,) = probe.connection().run(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND application_name = 'proxy-failover'"
+            " AND pid <> pg_backend_pid()",
+            db=name,
+        )[0]
+    finally:
+        probe.discard()
+    # 120 requests on 120 connections from 20 clients: at most the pool (8), the scheduler's and its
+    # publisher's, whatever the number of clients.
+    assert count <= 10, count
+
+
+def test_swagger_ui_lists_every_operation_in_a_real_browser(stack, tmp_path: Path):
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is installed by `make test` (see the Makefile)"
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            f"{stack.url}/docs",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "Unable to render this definition" not in dom
+    import re
+
+    rendered = set(
+        re.findall(r'opblock-summary-method">([A-Z]+)</span>.*?data-path="([^"]+)"', dom, flags=re.DOTALL)
+    )
+    assert rendered == documented(stack)
+
+
+def test_the_stack_publishes_to_the_sns_it_is_given_and_a_hanging_one_stalls_no_write(migrated, tmp_path):
+    with HangingServer() as sns:
+        stack = start_stack(
+            tmp_path,
+            DATABASE_URL=migrated,
+            AWS_ENDPOINT_URL_SNS=sns.url,
+            NOTIFICATIONS_TOPIC_ARN="arn:aws:sns:eu-west-1:000000000000:elsewhere",
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            SCHEDULE_SECONDS="0",
+        )
+        try:
+            assert f"SNS at {sns.url}" in stack.log.read_text()
+            stack.request(
+                "POST",
+                "/proxy/failover/config",
+                {"proxyId": "hang", "config": {"unhealthyThreshold": 1}},
+                USER,
+            )
+            ids = []
+            for priority, name in enumerate(("a", "b")):
+                _, body, _ = stack.request(
+                    "POST",
+                    "/proxy/instances",
+                    {"proxyId": "hang", "instanceData": {"instanceName": name, "priority": priority}},
+                    USER,
+                )
+                ids.append(body["data"]["id"])
+                stack.request("PUT", f"/proxy/instances/{ids[-1]}/health", {"healthStatus": "healthy"}, USER)
+            # A report that fails the proxy over answers (within the client's 15 s, SNS hangs for ever)
+            status, body, _ = stack.request(
+                "PUT", f"/proxy/instances/{ids[0]}/health", {"healthStatus": "unhealthy"}, USER
+            )
+            assert status == 200 and body["data"]["isActive"] is False
+            assert sns.connections >= 1  # it did try the SNS it was given
+        finally:
+            stack.stop()
