@@ -9,6 +9,10 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+# Before the layer is imported: benchmarks log warnings only.
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
 from bench import api_bench, engine_bench, sweep_bench
 from bench.common import ROOT, Figure
 
@@ -72,8 +76,6 @@ def main() -> int:
     unknown = set(args.suites) - set(SUITES)
     if unknown:
         parser.error(f"unknown suites: {', '.join(sorted(unknown))}")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     chosen = args.suites or list(SUITES)
     figures: list[tuple[str, Figure]] = []
     for name in chosen:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -21,6 +22,8 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 
 
 class JsonFormatter(logging.Formatter):
+    converter = time.gmtime  # type: ignore[assignment]  # timestamps in UTC, as their "Z" says
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "level": record.levelname,
@@ -41,19 +44,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def _configure_root() -> logging.Logger:
+def _root_logger() -> logging.Logger:
     logger = logging.getLogger("proxy_failover")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
         logger.propagate = False
-        level = os.environ.get("POWERTOOLS_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO"
-        logger.setLevel(level.upper())
+        logger.setLevel(logging.INFO)
     return logger
 
 
-_root = _configure_root()
+_root = _root_logger()
+_level_applied: str | None = None
+
+
+def apply_log_level(level: str) -> None:
+    """Set the layer's log level (entry points call this with the settings' value on every invocation;
+    only a change costs anything). Never read at import, so a caller can set LOG_LEVEL first."""
+    global _level_applied
+    if level != _level_applied:
+        _root.setLevel(level.upper())
+        _level_applied = level
 
 
 def get_logger(name: str) -> logging.Logger:
