@@ -10,10 +10,13 @@ class ProxyFailoverError(Exception):
 
     code = "PROXY_FAILOVER_019"
 
-    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, message: str, *, details: list[dict[str, Any]] | None = None, internal: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = message  # ours, shown to the client
         self.details = details
+        self.internal = internal  # what a dependency said: logged, never shown to the client
 
 
 class InvalidInput(ProxyFailoverError):
@@ -95,12 +98,15 @@ class PayloadTooLarge(ProxyFailoverError):
 
 
 class ConstraintViolation(ProxyFailoverError):
-    """A database constraint refused a write; `constraint` names it so callers can translate it."""
+    """A database constraint refused a write; `constraint` names it so callers can translate it.
+    The client sees our words only; PostgreSQL's message is kept in `internal` for the logs."""
 
     code = "PROXY_FAILOVER_026"
 
-    def __init__(self, message: str, *, constraint: str | None, sqlstate: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, constraint: str | None, sqlstate: str, internal: str | None = None
+    ) -> None:
+        super().__init__(message, internal=internal)
         self.constraint = constraint
         self.sqlstate = sqlstate
 

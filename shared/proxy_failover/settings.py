@@ -56,6 +56,8 @@ class Settings(NamedTuple):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     admin_claim: str = "roles"
+    # The group in that claim's list that makes a caller an admin.
+    admin_group: str = "admin"
 
     notifications_topic_arn: str | None = None
     # Every SNS call is made once and bounded by these (the outbox retries); after one that could not

@@ -71,6 +71,9 @@ def test_constraint_violations_surface_as_layer_exceptions(db):
     with pytest.raises(ConstraintViolation) as duplicate:
         con.run("INSERT INTO proxy_instances (proxy_id, instance_name) VALUES (:p, :n)", p="p1", n="a")
     assert duplicate.value.constraint == "instance_name_unique_per_proxy"
+    # the client reads our words; PostgreSQL's are kept for the logs
+    assert duplicate.value.message == "refused by the data constraint instance_name_unique_per_proxy"
+    assert "duplicate key" in (duplicate.value.internal or "")
     with pytest.raises(ConstraintViolation) as bad_enum:
         con.run("UPDATE proxy_instances SET health_status = :s", s="sideways")
     assert bad_enum.value.sqlstate == "23514"

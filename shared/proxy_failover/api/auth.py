@@ -41,18 +41,28 @@ def verify_token(token: str, settings: Settings) -> dict[str, Any]:
         raise Unauthenticated("token expired") from exc
     except jwt.PyJWTError as exc:
         raise Unauthenticated(f"invalid token: {exc}") from exc
+    for name in _TIME_CLAIMS:
+        # pyjwt takes "9999999999" as a time; RFC 7519 says a NumericDate is a number.
+        if name in claims and (isinstance(claims[name], bool) or not isinstance(claims[name], int | float)):
+            raise Unauthenticated(f"invalid token: {name} must be a number")
     return claims
 
 
-def _is_admin(value: Any) -> bool:
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def _groups(value: Any, *, from_gateway: bool) -> list[str]:
+    """The groups an admin claim lists. A token the layer verified must carry a JSON list; API
+    Gateway's JWT authorizer hands array claims over as "[a b c]" (space-separated), so only there is
+    that string form read, and a comma is never a separator ("[x,admin]" names one group, "x,admin")."""
     if isinstance(value, list | tuple):
-        return "admin" in value
-    if isinstance(value, str):
-        # API Gateway flattens array claims to "[admin user]" or "[admin, user]".
+        return [g for g in value if isinstance(g, str)]
+    if from_gateway and isinstance(value, str):
         stripped = value.strip()
         if stripped.startswith("[") and stripped.endswith("]"):
-            return "admin" in stripped[1:-1].replace(",", " ").split()
-    return False
+            return stripped[1:-1].split()
+        return [stripped]
+    return []
 
 
 def authorizer_claims(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -63,9 +73,11 @@ def authorizer_claims(event: dict[str, Any]) -> dict[str, Any] | None:
 
 def authenticate(event: dict[str, Any], settings: Settings) -> Principal:
     claims = authorizer_claims(event)
+    from_gateway = claims is not None
     if claims is None:
         claims = verify_token(_bearer(event.get("headers") or {}), settings)
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject.strip() or len(subject) > 255:
         raise Unauthenticated("token has no subject")
-    return Principal(user_id=subject, is_admin=_is_admin(claims.get(settings.admin_claim)))
+    groups = _groups(claims.get(settings.admin_claim), from_gateway=from_gateway)
+    return Principal(user_id=subject, is_admin=settings.admin_group in groups)

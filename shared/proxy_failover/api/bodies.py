@@ -60,6 +60,23 @@ def _timeout_below_interval(value: dict[str, Any]) -> None:
 CROSS_FIELD_RULES = {"ConfigRequest": _timeout_below_interval}
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _nul_fields(value: Any, path: str = "") -> list[str]:
+    """Where a string holds a NUL character (valid JSON as "\\u0000", refused by PostgreSQL's text)."""
+    if isinstance(value, str):
+        return [path or "body"] if "\x00" in value else []
+    if isinstance(value, dict):
+        fields = ((_camel(str(k)), v) for k, v in value.items())
+        return [f for k, v in fields for f in _nul_fields(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [f for k, v in enumerate(value) for f in _nul_fields(v, f"{path}.{k}")]
+    return []
+
+
 def validate_body(body: str, data: bytes) -> Any:
     """The validated body (snake_case keys, defaults filled in), or InvalidInput with every problem."""
     from pydantic_core import ValidationError
@@ -70,6 +87,16 @@ def validate_body(body: str, data: bytes) -> Any:
         raise InvalidInput(
             "request body is invalid", details=validation_details(exc.errors(include_url=False))
         ) from None
+    if b"\\u0000" in data:  # JSON's only spelling of NUL: only such bodies are walked
+        bad = _nul_fields(value)
+        if bad:
+            raise InvalidInput(
+                "request body is invalid",
+                details=[
+                    {"field": f, "message": "must not contain NUL characters", "type": "string_nul"}
+                    for f in bad
+                ],
+            )
     rule = CROSS_FIELD_RULES.get(body)
     if rule is not None:
         rule(value)

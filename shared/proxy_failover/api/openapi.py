@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from ..ids import PROXY_ID_PATTERN
 from . import requests, schemas
 from .bodies import COMPILED
 from .errors import ERROR_TABLE
@@ -89,7 +90,7 @@ def _error_schema() -> dict[str, Any]:
 
 def _parameter(name: str) -> dict[str, Any]:
     if name == "proxyId":
-        schema: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,255}$"}
+        schema: dict[str, Any] = {"type": "string", "pattern": PROXY_ID_PATTERN}
     else:
         schema = {"type": "string", "format": "uuid"}
     return {"name": name, "in": "path", "required": True, "schema": schema}

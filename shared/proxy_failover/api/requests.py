@@ -23,24 +23,25 @@ from pydantic.alias_generators import to_camel
 from typing_extensions import TypedDict
 
 from ..domain.models import HealthStatus, LoadBalancingAlgorithm, Strategy
+from ..ids import PROXY_ID_PATTERN
 
 
 def _title(name: str, _: Any) -> str:
     return name.replace("_", " ").title()
 
 
-STRICT = ConfigDict(
-    alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True, field_title_generator=_title
-)
-# JSON numbers: 12 and 12.0 are both fine; UUIDs and times arrive as strings.
-LAX = ConfigDict(**{**STRICT, "strict": False})
+# Strict JSON types: numbers are numbers (12 and 12.0 for a float; never "12", never true), booleans
+# are booleans, and only the camelCase names are read (a snake_case key is an unknown field).
+STRICT = ConfigDict(alias_generator=to_camel, extra="forbid", strict=True, field_title_generator=_title)
 
-ProxyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,255}$")]
+ProxyId = Annotated[str, StringConstraints(pattern=PROXY_ID_PATTERN)]
 Seconds = Annotated[int, Field(ge=1, le=86400)]
 Count = Annotated[int, Field(ge=1, le=1000)]
 Float = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+# UUIDs and times arrive as strings: parsed from them, still refusing numbers and booleans.
 Uuid = Annotated[UUID, Field(strict=False)]
+Timestamp = Annotated[datetime, Field(strict=False)]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 # The wire names of the domain's enums (a unit test holds them equal to the enums).
@@ -91,7 +92,7 @@ class RegisterRequest(TypedDict):
     instance_data: InstanceData
 
 
-@with_config(LAX)
+@with_config(STRICT)
 class HealthMetrics(TypedDict, total=False):
     cpu_percent: Percent | None
     memory_percent: Percent | None
@@ -129,20 +130,20 @@ class CompleteRequest(TypedDict):
     duration_ms: NotRequired[Annotated[int, Field(ge=0, le=2_147_483_647)] | None]
 
 
-@with_config(LAX)
+@with_config(STRICT)
 class RedundancyUpdate(TypedDict, total=False):
     """The seed's body. Counts and level are recomputed by the server; `activeInstanceId` switches."""
 
-    active_instance_id: UUID | None
+    active_instance_id: Uuid | None
     last_failover_reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None
     force: bool
     total_instances: Annotated[int, Field(ge=0)] | None
     healthy_instances: Annotated[int, Field(ge=0)] | None
     unhealthy_instances: Annotated[int, Field(ge=0)] | None
-    backup_instance_ids: list[UUID] | None
+    backup_instance_ids: list[Uuid] | None
     redundancy_level: Literal["none", "single", "dual", "multi"] | None
     is_degraded: bool | None
-    last_failover_at: datetime | None
+    last_failover_at: Timestamp | None
 
 
 COMPILED_WITH = "pydanticCoreVersion"

@@ -24,6 +24,7 @@ from ..errors import (
     RouteNotFound,
 )
 from ..identity import Principal
+from ..ids import PROXY_ID_RULE, canonical_uuid, is_proxy_id, parse_integer
 from ..observability import apply_log_level, correlation_id, get_logger
 from ..settings import get_settings
 from .auth import authenticate
@@ -32,9 +33,6 @@ from .errors import RETRY_AFTER_SECONDS, envelope, status_for
 logger = get_logger("api")
 B = TypeVar("B")
 Q = TypeVar("Q")
-
-PROXY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,255}$")
-UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class Request(NamedTuple, Generic[B, Q]):
@@ -56,12 +54,12 @@ class QueryInt(NamedTuple):
     def parse(self, name: str, raw: str | None) -> int:
         if raw is None or raw == "":
             return self.default
-        if not raw.strip().lstrip("-").isdigit() or len(raw) > 12:
+        value = parse_integer(raw)
+        if value is None:
             raise InvalidInput(
                 f"query parameter {name} must be an integer",
                 details=[{"field": name, "message": "must be an integer", "type": "int_parsing"}],
             )
-        value = int(raw)
         if not self.minimum <= value <= self.maximum:
             message = f"must be between {self.minimum} and {self.maximum}"
             raise InvalidInput(
@@ -108,18 +106,30 @@ def _response(status: int, payload: Any, headers: dict[str, str] | None = None) 
 def error_response(exc: ProxyFailoverError) -> dict[str, Any]:
     status = status_for(exc)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
-    return _response(status, envelope(exc.code, exc.message, status, exc.details), headers)
+    message = exc.message if status != 500 else "internal error"
+    return _response(status, envelope(exc.code, message, status, exc.details), headers)
 
 
-def _check_path_params(params: dict[str, str]) -> None:
-    for name, value in params.items():
-        valid = PROXY_ID.match(value) if name == "proxyId" else UUID_TEXT.match(value)
-        if not valid:
-            expected = "1-255 letters, digits, '-', '_', '.', ':'" if name == "proxyId" else "a UUID"
+def _path_params(params: dict[str, str]) -> dict[str, str]:
+    """Checked path parameters, ids in the server's spelling (an upper-case UUID names the same row).
+    Captured from `rawPath`, so percent-decoded here (as API Gateway's `pathParameters` are)."""
+    from urllib.parse import unquote
+
+    checked = {}
+    for name, raw in params.items():
+        value = unquote(raw)
+        if name == "proxyId":
+            valid: str | None = value if is_proxy_id(value) else None
+            expected = PROXY_ID_RULE
+        else:
+            valid, expected = canonical_uuid(value), "a UUID"
+        if valid is None:
             raise InvalidInput(
                 f"path parameter {name} must be {expected}",
                 details=[{"field": name, "message": f"must be {expected}", "type": "path"}],
             )
+        checked[name] = valid
+    return checked
 
 
 class Api:
@@ -154,13 +164,13 @@ class Api:
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed = False
         for route in self.routes:
-            found = route.pattern.match(path)
+            found = route.pattern.fullmatch(path)
             if found:
                 if route.method == method:
                     return route, found.groupdict()
                 allowed = True
         if self._documented is not None:
-            allowed = allowed or any(path_pattern(p).match(path) for _, p in self._documented())
+            allowed = allowed or any(path_pattern(p).fullmatch(path) for _, p in self._documented())
         if allowed:
             raise MethodNotAllowed(f"{method} is not allowed on {path}")
         raise RouteNotFound(f"no route for {method} {path}")
@@ -197,7 +207,7 @@ class Api:
             principal = Principal("anonymous") if route.public else authenticate(event, settings)
             if route.admin and not principal.is_admin:
                 raise Forbidden("this operation requires the admin role")
-            _check_path_params(params)
+            params = _path_params(params)
             body = self._body(route, event, settings.max_body_bytes)
             query = self._query(route, event)
             result = route.func(Request(principal, params, body, query, event))
@@ -208,8 +218,11 @@ class Api:
                 payload["message"] = route.message
             return _response(route.status, payload)
         except ProxyFailoverError as exc:
-            if status_for(exc) >= 500:
-                logger.warning("dependency failure", extra={"error": exc.message, "code": exc.code})
+            if status_for(exc) >= 500 or exc.internal:
+                logger.warning(
+                    "request refused",
+                    extra={"error": exc.message, "code": exc.code, "internal": exc.internal},
+                )
             return error_response(exc)
         except Exception:
             logger.exception("unhandled error")

@@ -128,7 +128,7 @@ class Gateway:
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
-            found = route.pattern.match(path)
+            found = route.pattern.fullmatch(path)
             if found and route.method in {method, "ANY"}:
                 return route, {k: unquote(v) for k, v in found.groupdict().items()}
         return None
@@ -201,9 +201,10 @@ class Gateway:
         if scheme.lower() != "bearer" or not token:
             return None
         try:
-            return verify_token(token.strip(), get_settings())
+            claims = verify_token(token.strip(), get_settings())
         except Unauthenticated:
             return None
+        return {name: _as_gateway_renders(value) for name, value in claims.items()}
 
     def invoke(
         self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes
@@ -221,6 +222,17 @@ class Gateway:
             failed = b'{"message":"Internal Server Error"}'
             return 502, {"Content-Type": "application/json"}, failed, route.function
         return (*_to_http(response), route.function)
+
+
+def _as_gateway_renders(value: Any) -> Any:
+    """API Gateway's JWT authorizer passes claims on as strings, arrays as "[a b c]"."""
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(str(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 def _to_http(response: Any) -> tuple[int, dict[str, str], bytes]:

@@ -20,7 +20,7 @@ def make_token(subject: str, *, admin: bool = False, hours: float = 12.0) -> str
         "exp": int(time.time() + hours * 3600),
     }
     if admin:
-        claims[settings.admin_claim] = ["admin"]
+        claims[settings.admin_claim] = [settings.admin_group]
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:

@@ -146,16 +146,26 @@ def translate(exc: Exception) -> Exception:
     if isinstance(exc, pgx.DatabaseError) and exc.args and isinstance(exc.args[0], dict):
         fields: dict[str, str] = exc.args[0]
         code = fields.get("C", "")
-        message = fields.get("M", "database error")
+        said = f"{code}: {fields.get('M', 'database error')}"
         if code.startswith("23"):
-            return ConstraintViolation(message, constraint=fields.get("n"), sqlstate=code)
+            constraint = fields.get("n")
+            return ConstraintViolation(
+                f"refused by the data constraint {constraint}"
+                if constraint
+                else "refused by a data constraint",
+                constraint=constraint,
+                sqlstate=code,
+                internal=said,
+            )
         if code.startswith(_UNAVAILABLE_PREFIXES):
-            return DatabaseUnavailable(f"database unavailable: {message}")
-        if code == "22P02" or code.startswith("22"):
-            return ConstraintViolation(message, constraint=None, sqlstate=code)
-        return DatabaseError(f"{code}: {message}")
+            return DatabaseUnavailable("database unavailable", internal=said)
+        if code.startswith("22"):  # data exceptions: a value out of range, a byte PostgreSQL refuses
+            return ConstraintViolation(
+                "a value is outside what the database accepts", constraint=None, sqlstate=code, internal=said
+            )
+        return DatabaseError("database error", internal=said)
     if isinstance(exc, pgx.InterfaceError | OSError | socket.timeout):  # ssl.SSLError is an OSError
-        return DatabaseUnavailable(f"database unavailable: {exc}")
+        return DatabaseUnavailable("database unavailable", internal=f"{type(exc).__name__}: {exc}")
     return exc
 
 
