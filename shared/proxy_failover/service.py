@@ -125,6 +125,7 @@ class FailoverService:
             proxy = proxies.lock_proxy_of_instance(con, instance_id, principal)
             if proxy is None:
                 raise InstanceNotFound(f"instance {instance_id} not found")
+            now = self.clock()  # under the lock: the ledger's order is the order of the switches
             before = proxies.lock_instances(con, [proxy.proxy_id])[proxy.proxy_id]
             after, transitions = [], []
             for instance in before:
@@ -180,47 +181,75 @@ class FailoverService:
         status: EventStatus = EventStatus.IN_PROGRESS,
     ) -> dict[str, Any]:
         """An operator's switch: one transaction, checked against the locked current state."""
-        from .domain.decisions import Switch, check_manual_switch, reconcile
-        from .engine import Batch, to_writes
-        from .store import changes
-
         started = time.perf_counter()
 
         def work(con: Connection) -> tuple[dict[str, Any], Batch]:
-            now = self.clock()
             proxy = proxies.lock_proxy(con, proxy_id, principal)
-            before = proxies.lock_instances(con, [proxy_id])[proxy_id]
-            source = source_id if source_id is not None else proxy.active_instance_id
-            check_manual_switch(before, proxy.active_instance_id, source_id, target_id, force=force)
-            switch = Switch(event_type, source, target_id, reason)
-            plan = reconcile(
-                before,
-                target_id,
-                proxy.config,
-                previous=proxy.previous,
-                now=now,
-                jitter=self.jitter,
-                allow_automatic=False,
-            )
-            batch = Batch.empty()
-            event = to_writes(
-                batch,
+            return self._switch(
+                con,
                 proxy,
-                before,
-                plan,
-                now,
-                actor=principal.user_id,
-                switch=switch,
-                switch_status=status,
-                switch_duration_ms=int((time.perf_counter() - started) * 1000),
+                principal,
+                source_id,
+                target_id,
+                reason,
+                force=force,
+                event_type=event_type,
+                status=status,
+                started=started,
             )
-            assert event is not None
-            changes.write(con, batch.writes, batch.events, batch.outbox, outbox_grace_seconds=self._grace)
-            return event.as_row(), batch  # exactly what was written: no read-back
 
         event, batch = self.db.run_in_transaction(work)
         self._deliver(batch)
         return event
+
+    def _switch(
+        self,
+        con: Connection,
+        proxy: proxies.ProxyState,
+        principal: Principal,
+        source_id: str | None,
+        target_id: str,
+        reason: str,
+        *,
+        force: bool,
+        event_type: EventType,
+        status: EventStatus,
+        started: float,
+    ) -> tuple[dict[str, Any], Batch]:
+        """An operator's switch on a locked proxy, checked against its current state."""
+        from .domain.decisions import Switch, check_manual_switch, reconcile
+        from .engine import Batch, to_writes
+        from .store import changes
+
+        now = self.clock()
+        before = proxies.lock_instances(con, [proxy.proxy_id])[proxy.proxy_id]
+        source = source_id if source_id is not None else proxy.active_instance_id
+        check_manual_switch(before, proxy.active_instance_id, source_id, target_id, force=force)
+        switch = Switch(event_type, source, target_id, reason)
+        plan = reconcile(
+            before,
+            target_id,
+            proxy.config,
+            previous=proxy.previous,
+            now=now,
+            jitter=self.jitter,
+            allow_automatic=False,
+        )
+        batch = Batch.empty()
+        event = to_writes(
+            batch,
+            proxy,
+            before,
+            plan,
+            now,
+            actor=principal.user_id,
+            switch=switch,
+            switch_status=status,
+            switch_duration_ms=int((time.perf_counter() - started) * 1000),
+        )
+        assert event is not None
+        changes.write(con, batch.writes, batch.events, batch.outbox, outbox_grace_seconds=self._grace)
+        return event.as_row(), batch  # exactly what was written: no read-back
 
     def complete_event(
         self,
@@ -262,29 +291,33 @@ class FailoverService:
         reason: str | None,
         force: bool,
     ) -> dict[str, Any]:
-        """Counts and level are always recomputed; a new active instance is a manual failover."""
-        current = proxies.get_redundancy(self.db.autocommit(), proxy_id, principal)  # tenant-scoped
-        if current is None:
-            raise RedundancyNotFound(f"no redundancy status for proxy {proxy_id}")
-        active = None if current["active_instance_id"] is None else str(current["active_instance_id"])
-        if active_instance_id is not None and active_instance_id != active:
-            self.execute_failover(
+        """Counts and level are always recomputed; a new active instance is a manual failover. Decided
+        under the proxy's lock: naming the instance that is already active changes nothing (200)."""
+
+        def work(con: Connection) -> Batch:
+            try:
+                proxy = proxies.lock_proxy(con, proxy_id, principal)
+            except ProxyNotFound:
+                raise RedundancyNotFound(f"no redundancy status for proxy {proxy_id}") from None
+            if proxy.previous is None:
+                raise RedundancyNotFound(f"no redundancy status for proxy {proxy_id}")
+            if active_instance_id is None or active_instance_id == proxy.active_instance_id:
+                return self._settle(con, proxy, allow_automatic=False)
+            _, batch = self._switch(
+                con,
+                proxy,
                 principal,
-                proxy_id,
                 None,
                 active_instance_id,
                 reason or "manual switch of the active instance",
                 force=force,
                 event_type=EventType.MANUAL,
                 status=EventStatus.COMPLETED,
+                started=time.perf_counter(),
             )
-        else:
+            return batch
 
-            def work(con: Connection) -> Batch:
-                proxy = proxies.lock_proxy(con, proxy_id, principal)
-                return self._settle(con, proxy, allow_automatic=False)
-
-            self._deliver(self.db.run_in_transaction(work))
+        self._deliver(self.db.run_in_transaction(work))
         return self.get_redundancy(principal, proxy_id)
 
     # ---- helpers -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 
+import pytest
 from proxy_failover.domain.models import HealthStatus
 from proxy_failover.errors import SourceNotActive
 from proxy_failover.identity import Principal
@@ -142,3 +143,104 @@ def test_an_api_failover_racing_an_automatic_one_has_one_winner(db):
             assert events[0]["actor"] == "system" and str(events[0]["target_instance_id"]) == b
             outcomes["automatic"] += 1
     assert sum(outcomes.values()) == 15
+
+
+def run_together(count: int, work) -> list[object]:
+    """`work(k)` in `count` threads released at once; each result, or the exception it raised."""
+    barrier = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def run(k: int) -> None:
+        barrier.wait()
+        try:
+            results[k] = work(k)
+        except Exception as exc:
+            results[k] = exc
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_all_first_writes_of_one_owner_succeed_and_another_owner_gets_not_found(db):
+    from proxy_failover.errors import ProxyNotFound
+
+    service = FailoverService(db)
+    # Given 20 first configurations of a new proxy at once by its owner: every one is stored
+    results = run_together(
+        20, lambda k: service.put_config(OWNER, "fresh-1", {"unhealthy_threshold": 1 + k % 3})
+    )
+    assert all(isinstance(r, dict) for r in results), results
+    # And 20 first registrations at once on another new proxy: all registered, exactly one active
+    data = {"instance_type": "standard", "priority": 1, "weight": 1}
+    results = run_together(
+        20, lambda k: service.register_instance(OWNER, "fresh-2", {**data, "instance_name": f"i{k}"})
+    )
+    assert all(isinstance(r, dict) for r in results), results
+    listed = service.list_instances(OWNER, "fresh-2")
+    assert len(listed) == 20 and sum(1 for i in listed if i["is_active"]) == 1
+    # When another owner writes to them, it is told they do not exist
+    stranger = Principal("stranger")
+    for proxy in ("fresh-1", "fresh-2"):
+        with pytest.raises(ProxyNotFound):
+            service.put_config(stranger, proxy, {})
+        with pytest.raises(ProxyNotFound):
+            service.register_instance(stranger, proxy, {**data, "instance_name": "x"})
+
+
+def test_the_ledger_is_stamped_under_the_lock_so_newest_first_follows_the_switches(db):
+    from datetime import UTC, datetime
+
+    owner_service = FailoverService(db)
+    # least connections, a the busiest: a failover away from c goes to b
+    owner_service.put_config(
+        OWNER, "order", {"unhealthy_threshold": 1, "failover_strategy": "least_connections"}
+    )
+    ids = []
+    for k, name in enumerate("abc"):
+        data = {"instance_name": name, "instance_type": "standard", "priority": k, "weight": 1}
+        ids.append(str(owner_service.register_instance(OWNER, "order", data)["id"]))
+        owner_service.report_health(
+            OWNER, ids[-1], HealthStatus.HEALTHY, {"conns": 100 if name == "a" else 0}
+        )
+    a, b, c = ids
+    operator_done = threading.Event()
+
+    def slow_clock() -> datetime:
+        """Reads the time, then is held up (as a process may be between reading the clock and writing)."""
+        read = datetime.now(UTC)
+        operator_done.wait(3)
+        return read
+
+    reporter = FailoverService(db, clock=slow_clock)
+    # Given a report that will take c down, started first
+    thread = threading.Thread(target=lambda: reporter.report_health(OWNER, c, HealthStatus.UNHEALTHY, None))
+    thread.start()
+    # When an operator switches a -> c meanwhile, and the report then fails the proxy over c -> b
+    owner_service.execute_failover(ADMIN, "order", a, c, "operator")
+    operator_done.set()
+    thread.join()
+    # Then the ledger read newest first is the chain of switches, each starting where the last ended
+    chain = [
+        (str(e["source_instance_id"]), str(e["target_instance_id"]))
+        for e in owner_service.list_events(OWNER, "order", 10)
+        if e["event_type"] in {"failover", "manual"}
+    ]
+    assert chain == [(c, b), (a, c)], chain
+
+
+def test_admins_setting_the_active_instance_at_once_all_succeed(db):
+    service = FailoverService(db)
+    ids = []
+    for k, name in enumerate("ab"):
+        data = {"instance_name": name, "instance_type": "standard", "priority": k, "weight": 1}
+        ids.append(str(service.register_instance(OWNER, "same", data)["id"]))
+        service.report_health(OWNER, ids[-1], HealthStatus.HEALTHY, None)
+    results = run_together(10, lambda k: service.put_redundancy(ADMIN, "same", ids[1], "move", False))
+    assert all(isinstance(r, dict) for r in results), results
+    assert all(str(r["active_instance_id"]) == ids[1] for r in results)
+    switches = db.autocommit().run("SELECT count(*) FROM proxy_failover_events WHERE event_type = 'manual'")
+    assert switches == [[1]]

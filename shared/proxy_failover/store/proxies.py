@@ -118,16 +118,16 @@ def lock_instances(con: Connection, proxy_ids: list[str]) -> dict[str, list[Inst
     return found
 
 
+# Create the proxy, or lock the existing one when the caller may use it. DO UPDATE (not DO NOTHING):
+# a concurrent creator's row is then waited for and returned even though this statement's snapshot
+# predates it, so all of one owner's first writes succeed; another owner's row is neither changed nor
+# returned (404).
 _ENSURE = """
-WITH created AS (
-    INSERT INTO proxies (proxy_id, owner_id, next_check_at)
-    VALUES (:proxy_id, :user, now() + random() * make_interval(secs => 30))
-    ON CONFLICT (proxy_id) DO NOTHING
-    RETURNING proxy_id, owner_id
-)
-SELECT proxy_id, owner_id FROM created
-UNION ALL
-SELECT proxy_id, owner_id FROM proxies WHERE proxy_id = :proxy_id
+INSERT INTO proxies (proxy_id, owner_id, next_check_at)
+VALUES (:proxy_id, :user, now() + random() * make_interval(secs => 30))
+ON CONFLICT (proxy_id) DO UPDATE SET updated_at = now()
+ WHERE proxies.owner_id = :user OR CAST(:admin AS boolean)
+RETURNING proxy_id
 """
 
 
@@ -136,10 +136,9 @@ def ensure_proxy(con: Connection, proxy_id: str, principal: Principal) -> ProxyS
 
     The first writer of a proxy id owns it; another tenant's id is reported as not found.
     """
-    row = con.one(_ENSURE, proxy_id=proxy_id, user=principal.user_id)
-    if row is None or not principal.may_access(row["owner_id"]):
+    if con.one(_ENSURE, proxy_id=proxy_id, user=principal.user_id, admin=principal.is_admin) is None:
         raise ProxyNotFound(f"proxy {proxy_id} not found")
-    return lock_proxy(con, proxy_id, principal)
+    return lock_proxy(con, proxy_id, principal)  # a new statement: sees what the creator committed
 
 
 def upsert_config(con: Connection, proxy_id: str, provided: dict[str, Any]) -> dict[str, Any]:
