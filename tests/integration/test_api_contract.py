@@ -210,6 +210,12 @@ def test_malformed_json_is_400(db, raw):
         "http://10.0.0.5/health",
         "http://127.0.0.1:8080/",
         "http://metadata.google.internal/",
+        "http://2852039166/",
+        "http://0xA9FEA9FE/",
+        "http://127.1:8080/",
+        "http://0/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[2002:a9fe:a9fe::1]/",
     ],
 )
 def test_forbidden_or_malformed_health_check_urls_are_400(db, url):

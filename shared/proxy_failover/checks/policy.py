@@ -1,14 +1,20 @@
 """Which addresses the service may probe (SSRF protection).
 
 Never: link-local (the instance metadata service lives at 169.254.169.254 and fd00:ec2::254),
-unspecified, multicast, broadcast, reserved. Loopback only with PROBE_ALLOW_LOOPBACK; private and
-shared ranges only inside PROBE_ALLOWED_CIDRS. The probe checks the *resolved* address it connects to,
-so a hostname that resolves to a forbidden address is refused too (no DNS-rebinding bypass).
+unspecified, multicast, broadcast, reserved, and the IPv6 forms that carry an IPv4 address inside them
+(IPv4-compatible, IPv4-mapped, NAT64, 6to4, Teredo) or are deprecated (site-local): each can reach an
+IPv4 address the policy would refuse. Loopback only with PROBE_ALLOW_LOOPBACK; private and shared
+ranges only inside PROBE_ALLOWED_CIDRS. The probe checks the *resolved* address it connects to, so a
+hostname that resolves to a forbidden address is refused too (no DNS-rebinding bypass), and a host
+written as a legacy IPv4 number (`2852039166`, `0xA9FEA9FE`, `0251.0376.0251.0376`, `127.1`, `0`) is
+read as the address every resolver reads it as.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from collections.abc import Sequence
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -31,8 +37,21 @@ _ALWAYS_FORBIDDEN: tuple[IPNetwork, ...] = tuple(
         "ff00::/8",
         "fd00:ec2::/32",
         "100.100.100.200/32",
+        # IPv6 with an IPv4 address inside: IPv4-compatible (::1 is loopback, checked first),
+        # IPv4-mapped, NAT64 (well-known and local-use), 6to4, Teredo; and deprecated site-local.
+        "::/96",
+        "::ffff:0:0/96",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "2002::/16",
+        "2001::/32",
+        "fec0::/10",
     )
 )
+_IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
+# What inet_aton (and so every resolver) takes as an IPv4 address: 1-4 parts, each decimal, octal
+# (leading 0) or hex (0x).
+_LEGACY_IPV4 = re.compile(r"(?:0[xX][0-9a-fA-F]*|[0-9]+)(?:\.(?:0[xX][0-9a-fA-F]*|[0-9]+)){0,3}")
 _LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 _PRIVATE: tuple[IPNetwork, ...] = tuple(
     ipaddress.ip_network(n)
@@ -58,14 +77,12 @@ class TargetPolicy(NamedTuple):
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why `address` may not be probed, or None when it may."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if any(address in n for n in self.allowed_networks) and not any(
-            address in n for n in _ALWAYS_FORBIDDEN
-        ):
+        if address != _IPV6_LOOPBACK and any(address in n for n in _ALWAYS_FORBIDDEN):
+            return (
+                "link-local, metadata, multicast, reserved and IPv4-embedding IPv6 addresses are never probed"
+            )
+        if any(address in n for n in self.allowed_networks):
             return None
-        if any(address in n for n in _ALWAYS_FORBIDDEN):
-            return "link-local, metadata, multicast or reserved addresses are never probed"
         if any(address in n for n in _LOOPBACK):
             return (
                 None if self.allow_loopback else "loopback addresses are not allowed (PROBE_ALLOW_LOOPBACK)"
@@ -73,6 +90,21 @@ class TargetPolicy(NamedTuple):
         if any(address in n for n in _PRIVATE):
             return "private addresses are probed only inside PROBE_ALLOWED_CIDRS"
         return None
+
+
+def host_address(host: str) -> IPAddress | None:
+    """The address a host names literally (any spelling a resolver accepts), or None for a name."""
+    bare = host.strip("[]").split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    if _LEGACY_IPV4.fullmatch(bare):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return None  # e.g. a part out of range: no address, and no resolver takes it either
+    return None
 
 
 def parse_target(url: str) -> ProbeTarget:
@@ -105,9 +137,8 @@ def check_registration(url: str, policy: TargetPolicy) -> ProbeTarget:
     host = target.host.lower()
     if host in {"metadata", "metadata.google.internal", "instance-data"}:
         raise ForbiddenProbeTarget("healthCheckUrl names a metadata service")
-    try:
-        literal = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host)
-    except ValueError:
+    literal = host_address("127.0.0.1" if host == "localhost" else host)
+    if literal is None:
         return target  # a name: checked again on every probe, against what it resolves to
     reason = policy.refusal(literal)
     if reason:

@@ -14,8 +14,9 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from .policy import ProbeTarget, TargetPolicy, parse_target
+from .policy import ProbeTarget, TargetPolicy, host_address, parse_target
 
 USER_AGENT = "proxy-failover-health/1.0"
 
@@ -34,6 +35,12 @@ class ProbeResult:
     latency_ms: float | None
     error: str | None = None
     contacted: bool = True
+
+
+class Refused(NamedTuple):
+    """A target the policy forbids, and why: the probe does not connect."""
+
+    reason: str
 
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -82,8 +89,8 @@ class Prober:
         try:
             async with asyncio.timeout(request.timeout_seconds):
                 address = await self._resolve(target)
-                if isinstance(address, str) and address.startswith("refused:"):
-                    return ProbeResult(request.instance_id, False, None, address, contacted=False)
+                if isinstance(address, Refused):
+                    return ProbeResult(request.instance_id, False, None, address.reason, contacted=False)
                 healthy, detail = await self._check(target, address)
         except TimeoutError:
             return ProbeResult(request.instance_id, False, None, f"timeout after {request.timeout_seconds}s")
@@ -92,12 +99,12 @@ class Prober:
         latency = (time.perf_counter() - started) * 1000.0
         return ProbeResult(request.instance_id, healthy, latency, detail)
 
-    async def _resolve(self, target: ProbeTarget) -> str:
-        """The address to connect to, or 'refused: why' when any resolved address is forbidden."""
-        try:
-            literal = ipaddress.ip_address(target.host)
-            candidates = [literal]
-        except ValueError:
+    async def _resolve(self, target: ProbeTarget) -> str | Refused:
+        """The address to connect to, or why not when any address the host resolves to is forbidden."""
+        literal = host_address(target.host)
+        if literal is not None:
+            candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [literal]
+        else:
             candidates = [
                 ipaddress.ip_address(a.split("%", 1)[0])
                 for a in await self.resolver(target.host, target.port)
@@ -107,7 +114,7 @@ class Prober:
         for candidate in candidates:
             reason = self.policy.refusal(candidate)
             if reason:
-                return f"refused: {target.host} resolves to {candidate}: {reason}"
+                return Refused(f"refused: {target.host} resolves to {candidate}: {reason}")
         return str(candidates[0])
 
     async def _check(self, target: ProbeTarget, address: str) -> tuple[bool, str | None]:
