@@ -1,7 +1,11 @@
-"""GET /proxy/{proxyId}/instances: a proxy's instances, priority asc then weight desc (owner)."""
+"""GET /proxy/{proxyId}/instances?limit=N&cursor=C: a proxy's instances, priority asc then weight desc
+(owner)."""
 
-from proxy_failover.api.router import Api, Request
+from typing import Any
+
+from proxy_failover.api.router import Api, QueryCursor, QueryInt, Request
 from proxy_failover.api.views import View, instance_view
+from proxy_failover.paging import Page
 from proxy_failover.service import get_service
 
 api = Api()
@@ -10,14 +14,17 @@ api = Api()
 @api.get(
     "/proxy/{proxyId}/instances",
     summary="List a proxy's instances",
+    query={"limit": QueryInt(1, 500, 100, "How many instances per page (1-500)"), "cursor": QueryCursor()},
     response="InstanceOut[]",
     errors=(400, 401, 404, 503),
 )
-def list_instances(request: Request[None, None]) -> list[View]:
+def list_instances(request: Request[None, dict[str, Any]]) -> Page[View]:
     """Ordered by priority ascending, then weight descending, then registration order."""
-    return [
-        instance_view(row) for row in get_service().list_instances(request.principal, request.path["proxyId"])
-    ]
+    query = request.query
+    page = get_service().list_instances(
+        request.principal, request.path["proxyId"], query["limit"], query["cursor"]
+    )
+    return page.map(instance_view)
 
 
 handler = api.handler

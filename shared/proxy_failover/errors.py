@@ -111,6 +111,12 @@ class ConstraintViolation(ProxyFailoverError):
         self.sqlstate = sqlstate
 
 
+class InstanceLimitReached(ProxyFailoverError):
+    """A proxy has MAX_INSTANCES_PER_PROXY instances: lists and writes stay bounded."""
+
+    code = "PROXY_FAILOVER_028"
+
+
 class MigrationError(ProxyFailoverError):
     """An applied migration file changed, or a migration failed."""
 

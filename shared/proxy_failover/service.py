@@ -19,6 +19,7 @@ from .errors import (
     RedundancyNotFound,
 )
 from .identity import Principal
+from .paging import Page
 from .settings import get_settings
 from .store import events, proxies
 from .store.db import Connection, Database, get_database
@@ -92,7 +93,7 @@ class FailoverService:
 
         def work(con: Connection) -> tuple[dict[str, Any], Batch]:
             proxy = proxies.ensure_proxy(con, proxy_id, principal)  # locked until commit
-            row = proxies.insert_instance(con, proxy_id, data)
+            row = proxies.insert_instance(con, proxy_id, data, cap=get_settings().max_instances_per_proxy)
             batch = self._settle(con, proxy, allow_automatic=False)
             active = batch.writes[0].active_instance_id
             return dict(row, is_active=str(row["id"]) == active), batch
@@ -101,8 +102,10 @@ class FailoverService:
         self._deliver(batch)
         return row
 
-    def list_instances(self, principal: Principal, proxy_id: str) -> list[dict[str, Any]]:
-        return proxies.list_instances(self.db.autocommit(), proxy_id, principal)
+    def list_instances(
+        self, principal: Principal, proxy_id: str, limit: int = 100, after: list[Any] | None = None
+    ) -> Page[dict[str, Any]]:
+        return proxies.list_instances(self.db.autocommit(), proxy_id, principal, limit, after)
 
     def report_health(
         self, principal: Principal, instance_id: str, status: HealthStatus, metrics: dict[str, Any] | None
@@ -269,8 +272,10 @@ class FailoverService:
 
         return self.db.run_in_transaction(work)
 
-    def list_events(self, principal: Principal, proxy_id: str, limit: int) -> list[dict[str, Any]]:
-        found = events.list_events(self.db.autocommit(), proxy_id, principal, limit)
+    def list_events(
+        self, principal: Principal, proxy_id: str, limit: int, after: list[Any] | None = None
+    ) -> Page[dict[str, Any]]:
+        found = events.list_events(self.db.autocommit(), proxy_id, principal, limit, after)
         if found is None:
             raise ProxyNotFound(f"proxy {proxy_id} not found")
         return found

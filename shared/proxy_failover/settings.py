@@ -78,6 +78,9 @@ class Settings(NamedTuple):
     sweep_deadline_margin_seconds: float = 3.0
 
     max_body_bytes: int = 64 * 1024
+    # Registration beyond this is a 409: every write reads all of a proxy's instances, and a list of
+    # them must fit a Lambda response.
+    max_instances_per_proxy: int = 100
 
     # POWERTOOLS_LOG_LEVEL (the template's) wins over LOG_LEVEL.
     log_level: str = "INFO"

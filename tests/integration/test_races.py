@@ -180,7 +180,7 @@ def test_all_first_writes_of_one_owner_succeed_and_another_owner_gets_not_found(
         20, lambda k: service.register_instance(OWNER, "fresh-2", {**data, "instance_name": f"i{k}"})
     )
     assert all(isinstance(r, dict) for r in results), results
-    listed = service.list_instances(OWNER, "fresh-2")
+    listed = service.list_instances(OWNER, "fresh-2").items
     assert len(listed) == 20 and sum(1 for i in listed if i["is_active"]) == 1
     # When another owner writes to them, it is told they do not exist
     stranger = Principal("stranger")
@@ -226,7 +226,7 @@ def test_the_ledger_is_stamped_under_the_lock_so_newest_first_follows_the_switch
     # Then the ledger read newest first is the chain of switches, each starting where the last ended
     chain = [
         (str(e["source_instance_id"]), str(e["target_instance_id"]))
-        for e in owner_service.list_events(OWNER, "order", 10)
+        for e in owner_service.list_events(OWNER, "order", 10).items
         if e["event_type"] in {"failover", "manual"}
     ]
     assert chain == [(c, b), (a, c)], chain

@@ -29,9 +29,9 @@ def test_views_match_their_schemas(db):
     service.report_health(OWNER, str(b["id"]), HealthStatus.HEALTHY, {"conns": 3})
     service.report_health(OWNER, str(a["id"]), HealthStatus.UNHEALTHY, None)
     _matches(schemas.ConfigOut, views.config_view(config))
-    for row in service.list_instances(OWNER, "p"):
+    for row in service.list_instances(OWNER, "p").items:
         _matches(schemas.InstanceOut, views.instance_view(row))
-    for row in service.list_events(OWNER, "p", 50):
+    for row in service.list_events(OWNER, "p", 50).items:
         _matches(schemas.EventOut, views.event_view(row))
     _matches(schemas.RedundancyOut, views.redundancy_view(service.get_redundancy(OWNER, "p")))
     _matches(schemas.DecisionOut, views.decision_view("p", service.evaluate(OWNER, "p")))

@@ -103,3 +103,16 @@ def test_counters_and_status_always_follow_the_contract(sequence, config):
         assert (transition is not None) == (instance.health_status is not before.health_status)
         assert instance.health_status is status_after(before, result, config)
         assert instance.is_flapping == flapping(instance.status_changes, config, T0 + timedelta(seconds=n))
+
+
+def test_the_flap_history_keeps_only_what_can_decide_flapping():
+    config = FailoverConfig(
+        unhealthy_threshold=1, healthy_threshold=1, flap_threshold=4, flap_window_seconds=10**6
+    )
+    instance = Instance(id="i", proxy_id="p", name="i", health_status=HealthStatus.HEALTHY)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for k in range(300):
+        result = HealthStatus.UNHEALTHY if k % 2 == 0 else HealthStatus.HEALTHY
+        instance, _ = apply_check(instance, result, config, start + timedelta(seconds=k))
+        assert len(instance.status_changes) <= config.flap_threshold
+    assert instance.is_flapping

@@ -22,6 +22,7 @@ STATUS_BY_ERROR: dict[type[e.ProxyFailoverError], int] = {
     e.SourceNotActive: 409,
     e.TargetNotHealthy: 409,
     e.EventAlreadyCompleted: 409,
+    e.InstanceLimitReached: 409,
     e.PayloadTooLarge: 413,
     e.ConstraintViolation: 400,
     e.DatabaseUnavailable: 503,
@@ -50,6 +51,7 @@ ERROR_TABLE: list[tuple[str, int, str]] = [
     ("PROXY_FAILOVER_024", 405, "Method not allowed on this route"),
     ("PROXY_FAILOVER_025", 413, "Request body too large"),
     ("PROXY_FAILOVER_026", 400, "Refused by a data constraint"),
+    ("PROXY_FAILOVER_028", 409, "The proxy already has the maximum number of instances (MAX_INSTANCES_PER_PROXY)"),
 ]
 
 

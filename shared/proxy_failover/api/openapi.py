@@ -21,7 +21,7 @@ from ..ids import PROXY_ID_PATTERN
 from . import requests, schemas
 from .bodies import COMPILED
 from .errors import ERROR_TABLE
-from .router import Api, Route
+from .router import Api, QueryCursor, Route
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVED_COPY = ROOT / "functions" / "openapi" / "openapi.json"
@@ -119,13 +119,19 @@ def build(routes: list[Route]) -> dict[str, Any]:
         if route.func.__doc__:
             operation["description"] = route.func.__doc__.strip()
         params = [_parameter(n) for n in route.pattern.groupindex]
+        paged = False
         for name, spec in (route.query or {}).items():
-            schema = {
-                "type": "integer",
-                "minimum": spec.minimum,
-                "maximum": spec.maximum,
-                "default": spec.default,
-            }
+            schema: dict[str, Any]
+            if isinstance(spec, QueryCursor):
+                paged = True
+                schema = {"type": "string", "maxLength": 512}
+            else:
+                schema = {
+                    "type": "integer",
+                    "minimum": spec.minimum,
+                    "maximum": spec.maximum,
+                    "default": spec.default,
+                }
             params.append(
                 {
                     "name": name,
@@ -146,11 +152,14 @@ def build(routes: list[Route]) -> dict[str, Any]:
         if model is not None:
             ref = {"$ref": f"#/components/schemas/{model.__name__}"}
             data = {"type": "array", "items": ref} if many else ref
-            success = {
-                "type": "object",
-                "required": ["data"],
-                "properties": {"data": data, "message": {"type": "string"}},
-            }
+            properties: dict[str, Any] = {"data": data, "message": {"type": "string"}}
+            success = {"type": "object", "required": ["data"], "properties": properties}
+            if paged:
+                success["required"] = ["data", "nextCursor"]
+                properties["nextCursor"] = {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next page; null on the last page",
+                }
         else:
             success = {"type": "object"}
         responses: dict[str, Any] = {

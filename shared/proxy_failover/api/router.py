@@ -26,6 +26,7 @@ from ..errors import (
 from ..identity import Principal
 from ..ids import PROXY_ID_RULE, canonical_uuid, is_proxy_id, parse_integer
 from ..observability import apply_log_level, correlation_id, get_logger
+from ..paging import Page, decode_cursor, encode_cursor
 from ..settings import get_settings
 from .auth import authenticate
 from .errors import RETRY_AFTER_SECONDS, envelope, status_for
@@ -69,6 +70,15 @@ class QueryInt(NamedTuple):
         return value
 
 
+class QueryCursor(NamedTuple):
+    """The `cursor` of a paged list: the `nextCursor` of the page before, handed back unchanged."""
+
+    description: str = "Where the page starts: the nextCursor of the previous page (omit for the first)"
+
+    def parse(self, name: str, raw: str | None) -> list[Any] | None:
+        return None if raw is None or raw == "" else decode_cursor(raw)
+
+
 class Route(NamedTuple):
     method: str
     path: str
@@ -78,7 +88,7 @@ class Route(NamedTuple):
     pattern: re.Pattern[str]
     # Name of the request body in api/requests.py (validated by api/bodies.py).
     body: str | None = None
-    query: dict[str, QueryInt] | None = None
+    query: dict[str, QueryInt | QueryCursor] | None = None
     # Name of the documented response schema in api/schemas.py; "Name[]" for a list.
     response: str | None = None
     status: int = 200
@@ -213,7 +223,12 @@ class Api:
             result = route.func(Request(principal, params, body, query, event))
             if isinstance(result, dict) and "statusCode" in result:
                 return result  # a raw response (e.g. a static document)
-            payload: dict[str, Any] = {"data": result}
+            payload: dict[str, Any]
+            if isinstance(result, Page):
+                cursor = None if result.next_key is None else encode_cursor(result.next_key)
+                payload = {"data": result.items, "nextCursor": cursor}
+            else:
+                payload = {"data": result}
             if route.message:
                 payload["message"] = route.message
             return _response(route.status, payload)

@@ -50,6 +50,9 @@ def apply_check(
     counts_as_flap = changed and instance.health_status is not HealthStatus.UNKNOWN
     if counts_as_flap:
         changes = (*changes, now)
+    # Only the latest `flap_threshold` changes can decide flapping: older ones are not kept, so the
+    # history read and written by every check stays small.
+    changes = changes[-config.flap_threshold :]
     was_flapping = instance.is_flapping
     is_flapping = flapping(changes, config, now)
     if changed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..identity import Principal
+from ..paging import Page, invalid_cursor, key_id, key_time
 from .db import Connection
 
 EVENT_COLUMNS = (
@@ -17,7 +18,10 @@ SELECT p.proxy_id AS visible_proxy, ev.*
   FROM proxies p
   LEFT JOIN LATERAL (
       SELECT {EVENT_COLUMNS} FROM proxy_failover_events e
-       WHERE e.proxy_id = p.proxy_id ORDER BY e.started_at DESC, e.id DESC LIMIT :limit
+       WHERE e.proxy_id = p.proxy_id
+         AND (CAST(:after_id AS uuid) IS NULL
+              OR (e.started_at, e.id) < (CAST(:after_started AS timestamptz), CAST(:after_id AS uuid)))
+       ORDER BY e.started_at DESC, e.id DESC LIMIT :limit
   ) ev ON true
  WHERE p.proxy_id = :proxy_id AND (CAST(:admin AS boolean) OR p.owner_id = :user)
  ORDER BY ev.started_at DESC, ev.id DESC
@@ -25,15 +29,28 @@ SELECT p.proxy_id AS visible_proxy, ev.*
 
 
 def list_events(
-    con: Connection, proxy_id: str, principal: Principal, limit: int
-) -> list[dict[str, Any]] | None:
-    """Newest first; None when the proxy is not visible to the principal."""
+    con: Connection, proxy_id: str, principal: Principal, limit: int, after: list[Any] | None = None
+) -> Page[dict[str, Any]] | None:
+    """A page, newest first, after the key (started_at, id) of a previous page's last event; None
+    when the proxy is not visible to the principal."""
+    if after is not None and len(after) != 2:
+        raise invalid_cursor()
     rows = con.rows_as_dicts(
-        _LIST, proxy_id=proxy_id, limit=limit, admin=principal.is_admin, user=principal.user_id
+        _LIST,
+        proxy_id=proxy_id,
+        limit=limit + 1,
+        admin=principal.is_admin,
+        user=principal.user_id,
+        after_started=None if after is None else key_time(after[0]),
+        after_id=None if after is None else key_id(after[1]),
     )
     if not rows:
         return None
-    return [r for r in rows if r["id"] is not None]
+    found = [r for r in rows if r["id"] is not None]
+    if len(found) <= limit:
+        return Page(found)
+    last = found[limit - 1]
+    return Page(found[:limit], (last["started_at"].isoformat(), str(last["id"])))
 
 
 _LOCK_EVENT = f"""

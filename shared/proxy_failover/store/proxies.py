@@ -7,8 +7,15 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from ..domain.models import FailoverConfig, Instance, Redundancy
-from ..errors import ConstraintViolation, DuplicateInstanceName, InvalidInput, ProxyNotFound
+from ..errors import (
+    ConstraintViolation,
+    DuplicateInstanceName,
+    InstanceLimitReached,
+    InvalidInput,
+    ProxyNotFound,
+)
 from ..identity import Principal
+from ..paging import Page, invalid_cursor, key_id, key_time
 from .db import Connection
 from .rows import (
     CONFIG_COLUMNS,
@@ -191,14 +198,16 @@ def get_config(con: Connection, proxy_id: str, principal: Principal) -> dict[str
     }
 
 
+# Below the cap only: the caller holds the proxy's lock, so the count cannot change underneath.
 _INSERT_INSTANCE = f"""
 INSERT INTO proxy_instances (proxy_id, instance_name, instance_type, priority, weight, health_check_url)
-VALUES (:proxy_id, :name, :type, :priority, :weight, :url)
+SELECT :proxy_id, :name, :type, :priority, :weight, :url
+ WHERE (SELECT count(*) FROM proxy_instances WHERE proxy_id = :proxy_id) < :cap
 RETURNING {INSTANCE_COLUMNS}
 """
 
 
-def insert_instance(con: Connection, proxy_id: str, data: dict[str, Any]) -> dict[str, Any]:
+def insert_instance(con: Connection, proxy_id: str, data: dict[str, Any], *, cap: int) -> dict[str, Any]:
     try:
         row = con.one(
             _INSERT_INSTANCE,
@@ -208,6 +217,7 @@ def insert_instance(con: Connection, proxy_id: str, data: dict[str, Any]) -> dic
             priority=data["priority"],
             weight=data["weight"],
             url=data.get("health_check_url"),
+            cap=cap,
         )
     except ConstraintViolation as exc:
         if exc.constraint == "instance_name_unique_per_proxy":
@@ -215,29 +225,65 @@ def insert_instance(con: Connection, proxy_id: str, data: dict[str, Any]) -> dic
                 f"an instance named {data['instance_name']!r} is already registered for proxy {proxy_id}"
             ) from exc
         raise
-    assert row is not None
+    if row is None:
+        raise InstanceLimitReached(f"proxy {proxy_id} already has the maximum of {cap} instances")
     return row
 
 
+# One page in the contract's order (priority asc, weight desc, registration order), after a key.
 _LIST_INSTANCES = f"""
 SELECT p.proxy_id AS visible_proxy, p.active_instance_id AS active_id, i.*
   FROM proxies p
   LEFT JOIN LATERAL (
-      SELECT {INSTANCE_COLUMNS} FROM proxy_instances WHERE proxy_id = p.proxy_id
+      SELECT {INSTANCE_COLUMNS} FROM proxy_instances
+       WHERE proxy_id = p.proxy_id
+         AND (CAST(:after_id AS uuid) IS NULL
+              OR (priority, -weight, created_at, id) > (CAST(:after_priority AS integer),
+                  -CAST(:after_weight AS integer), CAST(:after_created AS timestamptz), CAST(:after_id AS uuid)))
+       ORDER BY priority, weight DESC, created_at, id
+       LIMIT :limit
   ) i ON true
  WHERE p.proxy_id = :proxy_id AND (CAST(:admin AS boolean) OR p.owner_id = :user)
  ORDER BY i.priority, i.weight DESC, i.created_at, i.id
 """
 
 
-def list_instances(con: Connection, proxy_id: str, principal: Principal) -> list[dict[str, Any]]:
-    """Instance rows (with `is_active`) in the contract's order; ProxyNotFound when not visible."""
+def _instance_key(after: list[Any] | None) -> dict[str, Any]:
+    if after is None:
+        return {"after_priority": None, "after_weight": None, "after_created": None, "after_id": None}
+    if len(after) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in after[:2]):
+        raise invalid_cursor()
+    priority, weight, created, instance_id = after
+    return {
+        "after_priority": priority,
+        "after_weight": weight,
+        "after_created": key_time(created),
+        "after_id": key_id(instance_id),
+    }
+
+
+def list_instances(
+    con: Connection, proxy_id: str, principal: Principal, limit: int, after: list[Any] | None = None
+) -> Page[dict[str, Any]]:
+    """A page of instance rows (with `is_active`) in the contract's order; ProxyNotFound when not
+    visible. One statement; a row more than the page is read to know whether another page follows."""
     rows = con.rows_as_dicts(
-        _LIST_INSTANCES, proxy_id=proxy_id, admin=principal.is_admin, user=principal.user_id
+        _LIST_INSTANCES,
+        proxy_id=proxy_id,
+        admin=principal.is_admin,
+        user=principal.user_id,
+        limit=limit + 1,
+        **_instance_key(after),
     )
     if not rows:
         raise ProxyNotFound(f"proxy {proxy_id} not found")
-    return [dict(r, is_active=r["active_id"] == r["id"]) for r in rows if r["id"] is not None]
+    found = [dict(r, is_active=r["active_id"] == r["id"]) for r in rows if r["id"] is not None]
+    if len(found) <= limit:
+        return Page(found)
+    last = found[limit - 1]
+    return Page(
+        found[:limit], (last["priority"], last["weight"], last["created_at"].isoformat(), str(last["id"]))
+    )
 
 
 def get_instances(con: Connection, proxy_id: str) -> list[dict[str, Any]]:
