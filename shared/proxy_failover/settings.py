@@ -76,6 +76,12 @@ class Settings(NamedTuple):
     sweep_batch_size: int = 500
     # The sweep stops claiming work when less than this is left of its invocation.
     sweep_deadline_margin_seconds: float = 3.0
+    # How often the schedule starts a sweep, and how long one keeps going at most. Longer than the
+    # period, so that consecutive invocations overlap (SKIP LOCKED keeps them apart) and no second of
+    # the minute goes unchecked while the next one starts. A sweep stays that long only while some
+    # proxy's interval is shorter than the period; otherwise it does what is due and returns.
+    sweep_schedule_seconds: float = 60.0
+    sweep_run_seconds: float = 70.0
 
     max_body_bytes: int = 64 * 1024
     # Registration beyond this is a 409: every write reads all of a proxy's instances, and a list of

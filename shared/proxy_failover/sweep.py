@@ -111,15 +111,19 @@ class Sweeper:
         total.notifications += self.publisher.sent - before
 
     def run_until(self, deadline: float, *, idle_sleep_cap: float = 1.0) -> SweepStats:
-        """Keep sweeping until `deadline` (time.monotonic) so short intervals are honoured. Publishing
-        runs beside the checks the whole time; only the end waits for it, within the deadline."""
+        """Keep sweeping until `deadline` (time.monotonic) while some proxy's interval is shorter than
+        the schedule's period (only then can work fall due before the next invocation); otherwise do
+        what is due and return, so an idle fleet costs one short invocation a minute. Publishing runs
+        beside the checks the whole time; only the end waits for it, within the deadline."""
         total = SweepStats()
         sent_before = self.publisher.sent
+        shortest = claims.shortest_interval(self.db.autocommit())
+        stay = shortest is not None and shortest < self.settings.sweep_schedule_seconds
         try:
             while True:
                 total.add(self._pass())
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or not stay:
                     return total
                 wait = claims.seconds_until_next_due(self.db.autocommit())
                 pause = min(remaining, idle_sleep_cap if wait is None else min(wait, idle_sleep_cap))
@@ -196,17 +200,25 @@ class Sweeper:
         return stats
 
 
+def sweep_budget(remaining_seconds: float | None, settings: Settings) -> float:
+    """Seconds this invocation sweeps: SWEEP_RUN_SECONDS, cut short by the invocation's own deadline."""
+    if remaining_seconds is None:
+        return 0.0
+    return max(
+        0.0, min(settings.sweep_run_seconds, remaining_seconds - settings.sweep_deadline_margin_seconds)
+    )
+
+
 def run_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The EventBridge entry point: sweep until shortly before the invocation's deadline."""
     started = time.perf_counter()
     settings = get_settings()
     apply_log_level(settings.effective_log_level)
+    remaining = None
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        budget = context.get_remaining_time_in_millis() / 1000.0 - settings.sweep_deadline_margin_seconds
-    else:
-        budget = 0.0
+        remaining = context.get_remaining_time_in_millis() / 1000.0
     sweeper = Sweeper(settings=settings)
-    stats = sweeper.run_until(time.monotonic() + max(budget, 0.0))
+    stats = sweeper.run_until(time.monotonic() + sweep_budget(remaining, settings))
     from aws_lambda_powertools.metrics import MetricUnit
 
     emf = metrics()

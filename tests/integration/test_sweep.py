@@ -298,3 +298,56 @@ def test_refused_connection_counts_as_a_failed_check(db, fleet):
     )
     sweep(db)
     assert statuses(db, "p8") == {"gone": "unhealthy"}
+
+
+class _Invocation:
+    """A Lambda context with `seconds` left."""
+
+    def __init__(self, seconds: float) -> None:
+        import time
+
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        import time
+
+        return int((self.deadline - time.monotonic()) * 1000)
+
+
+def _finishes(work, within: float = 20.0) -> bool:
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (work(), done.set()), daemon=True)
+    thread.start()
+    return done.wait(within)
+
+
+def test_an_idle_fleet_costs_one_short_invocation(db, fleet):
+    # Given no proxy at all, then proxies whose intervals are all longer than the schedule's period
+    assert _finishes(lambda: run_scheduled({}, _Invocation(60))), "an empty fleet kept the sweep running"
+    service = FailoverService(db)
+    make_proxy(
+        service, fleet, "slow", ["a"], health_check_interval_seconds=300, health_check_timeout_seconds=2
+    )
+    due_now(db)
+    box = {}
+    assert _finishes(lambda: box.setdefault("summary", run_scheduled({}, _Invocation(60))))
+    # Then each invocation did what was due and returned, long before its 60 s
+    assert box["summary"]["checks"] == 1
+
+
+def test_a_sweep_runs_longer_than_the_schedules_period_so_consecutive_ones_overlap():
+    from proxy_failover.local.apigw import load_template
+    from proxy_failover.sweep import sweep_budget
+
+    from tests.helpers import ROOT
+
+    sweep = load_template(ROOT / "template.yaml")["Resources"]["SweepFunction"]["Properties"]
+    variables = sweep["Environment"]["Variables"]
+    deployed = Settings.from_environ({k: str(v) for k, v in variables.items()})
+    schedule = sweep["Events"]["EveryMinute"]["Properties"]["Schedule"]
+    assert schedule == f"rate({int(deployed.sweep_schedule_seconds) // 60} minute)"
+    # runs past the next start, and ends (with its margin) within its own timeout
+    assert deployed.sweep_run_seconds > deployed.sweep_schedule_seconds
+    assert sweep_budget(sweep["Timeout"], deployed) == deployed.sweep_run_seconds
+    assert sweep_budget(5.0, deployed) == 5.0 - deployed.sweep_deadline_margin_seconds
+    assert sweep_budget(None, deployed) == 0.0

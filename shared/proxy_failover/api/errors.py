@@ -51,7 +51,11 @@ ERROR_TABLE: list[tuple[str, int, str]] = [
     ("PROXY_FAILOVER_024", 405, "Method not allowed on this route"),
     ("PROXY_FAILOVER_025", 413, "Request body too large"),
     ("PROXY_FAILOVER_026", 400, "Refused by a data constraint"),
-    ("PROXY_FAILOVER_028", 409, "The proxy already has the maximum number of instances (MAX_INSTANCES_PER_PROXY)"),
+    (
+        "PROXY_FAILOVER_028",
+        409,
+        "The proxy already has the maximum number of instances (MAX_INSTANCES_PER_PROXY)",
+    ),
 ]
 
 

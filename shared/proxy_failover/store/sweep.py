@@ -46,3 +46,13 @@ def seconds_until_next_due(con: Connection) -> float | None:
     rows = con.run("SELECT extract(epoch FROM (min(next_check_at) - now()))::float8 FROM proxies")
     value = rows[0][0] if rows else None
     return None if value is None else max(0.0, float(value))
+
+
+def shortest_interval(con: Connection) -> float | None:
+    """The shortest check interval of any proxy (the default's for a proxy without a config)."""
+    rows = con.run(
+        "SELECT min(COALESCE(c.health_check_interval_seconds, 30))::float8 FROM proxies p"
+        " LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id"
+    )
+    value = rows[0][0] if rows else None
+    return None if value is None else float(value)
