@@ -181,9 +181,68 @@ def detection_latency() -> list[Figure]:
     ]
 
 
+# Lambda list prices (arm64, e.g. eu-west-1): per GB-second and per request.
+GB_SECOND = 0.0000133334
+REQUEST = 0.20 / 1_000_000
+INVOCATIONS_PER_MONTH = 30.4 * 24 * 60  # the schedule fires once a minute
+
+
+class _Invocation:
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)
+
+
+def sweep_cost() -> list[Figure]:
+    """What the scheduled sweep costs a month at 30 s intervals: an idle fleet pays one short
+    invocation a minute (measured here); a fleet with intervals under a minute keeps each invocation
+    for SWEEP_RUN_SECONDS, whatever its size (the work of 10,000 instances fits in it: see above)."""
+    from proxy_failover.local.apigw import load_template
+    from proxy_failover.sweep import run_scheduled
+
+    from bench.common import ROOT
+
+    sweep = load_template(ROOT / "template.yaml")["Resources"]["SweepFunction"]["Properties"]
+    memory_gb = sweep["MemorySize"] / 1024
+    run_seconds = float(sweep["Environment"]["Variables"]["SWEEP_RUN_SECONDS"])
+    durations = []
+    with fresh_database():
+        for _ in range(7):
+            started = time.perf_counter()
+            run_scheduled({}, _Invocation(85))
+            durations.append(time.perf_counter() - started)
+    idle = median(durations)
+
+    def monthly(seconds: float) -> float:
+        return INVOCATIONS_PER_MONTH * (seconds * memory_gb * GB_SECOND + REQUEST)
+
+    figures = [
+        report(
+            Figure(
+                11,
+                "sweep cost a month, 0 instances (one idle invocation a minute, measured)",
+                f"${monthly(idle):.2f} ({idle * 1000:.0f} ms a minute at {memory_gb:g} GB)",
+            )
+        )
+    ]
+    for instances in (1_000, 10_000):
+        figures.append(
+            report(
+                Figure(
+                    11,
+                    f"sweep cost a month, {instances:,} instances at 30 s (one sweeper stays {run_seconds:g} s a minute)",
+                    f"${monthly(run_seconds):.2f}",
+                )
+            )
+        )
+    return figures
+
+
 def run() -> list[Figure]:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    return sweep_10k() + detection_latency()
+    return sweep_10k() + detection_latency() + sweep_cost()
 
 
 if __name__ == "__main__":

@@ -106,8 +106,10 @@ class Sweeper:
             total.add(stats)
 
     def _flush(self, total: SweepStats, seconds: float) -> None:
+        """Wait for this run's notifications, then stop the publisher's thread (and close its
+        connection): a sweeper left idle holds nothing open. The next run starts it again."""
         before = self.publisher.sent
-        self.publisher.flush(seconds)
+        self.publisher.close(seconds)
         total.notifications += self.publisher.sent - before
 
     def run_until(self, deadline: float, *, idle_sleep_cap: float = 1.0) -> SweepStats:

@@ -405,8 +405,15 @@ def main() -> int:
         stopping.wait()
     finally:
         say("stopping")
+        # Should stopping ever stall, the log shows where every thread was.
+        import faulthandler
+
+        faulthandler.dump_traceback_later(20, exit=False)
         stack.close()
-        say("stopped")
+        lingering = [
+            t.name for t in threading.enumerate() if not t.daemon and t is not threading.current_thread()
+        ]
+        say("stopped" + (f" (waiting for threads: {', '.join(lingering)})" if lingering else ""))
     return 0
 
 
