@@ -26,7 +26,7 @@ chromium:
 		apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; }
 
 run: $(VENV)/.installed          ## the whole system locally: API on :$${PORT:-3000}, sweep, SNS, PostgreSQL
-	$(PY) -m proxy_failover.local
+	$(PY) -m local
 
 test: $(VENV)/.installed chromium ## the whole suite on real PostgreSQL (DATABASE_URL, else embedded)
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -40,7 +40,7 @@ lint: $(VENV)/.installed $(TOOLS)/.installed
 	$(VENV)/bin/mypy
 	@# each handler is a module named `app`, so one at a time: request bodies are typed (api/requests.py)
 	for app in functions/*/app.py; do MYPYPATH=shared $(VENV)/bin/mypy --strict --follow-imports=silent $$app || exit 1; done
-	$(PY) -m proxy_failover.api.openapi --check docs/openapi.json
+	$(PY) -m contract.openapi --check docs/openapi.json
 	$(SAM) validate --lint --template template.yaml --region eu-west-1
 
 build: $(TOOLS)/.installed       ## sam build (needs python3.12 on PATH)
@@ -53,13 +53,13 @@ fuzz: $(VENV)/.installed         ## long schemathesis run against the local stac
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_fuzz.py
 
 demo: $(VENV)/.installed         ## a proxy with three instances: watch a failover and a failback
-	$(PY) -m proxy_failover.local.demo
+	$(PY) -m local.demo
 
 token: $(VENV)/.installed        ## print a user and an admin token for the local stack
-	$(PY) -m proxy_failover.local.tokens
+	$(PY) -m local.tokens
 
 openapi: $(VENV)/.installed      ## regenerate the committed OpenAPI document
-	$(PY) -m proxy_failover.api.openapi --write docs/openapi.json
+	$(PY) -m contract.openapi --write docs/openapi.json
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .local .aws-sam

@@ -79,11 +79,11 @@ def _seed_sample_data() -> dict[str, str]:
     ids = []
     for k, name in enumerate(("edge-eu-1b", "edge-eu-1c", "edge-eu-1d")):
         data = {"instance_name": name, "instance_type": "standard", "priority": k, "weight": 100}
-        ids.append(str(service.register_instance(owner, "edge-eu-1", data)["id"]))
+        ids.append(str(service.register_instance(owner, "edge-eu-1", data).instance.id))
         service.report_health(owner, ids[-1], HealthStatus.HEALTHY, None)
     service.execute_failover(admin, "edge-eu-1", ids[0], ids[1], "drill")
     event = service.execute_failover(admin, "edge-eu-1", ids[1], ids[0], "drill over")
-    return {SAMPLE_ACTIVE: ids[0], SAMPLE_BACKUP: ids[1], SAMPLE_EVENT: str(event["id"])}
+    return {SAMPLE_ACTIVE: ids[0], SAMPLE_BACKUP: ids[1], SAMPLE_EVENT: event.id}
 
 
 def _sample_event(name: str, ids: dict[str, str], folder: Path) -> Path:
@@ -200,7 +200,7 @@ def warm_latency() -> list[Figure]:
         str(
             service.register_instance(
                 owner, "hot", {"instance_name": n, "instance_type": "standard", "priority": k, "weight": 100}
-            )["id"]
+            ).instance.id
         )
         for k, n in enumerate("ab")
     ]
@@ -261,7 +261,7 @@ def warm_latency() -> list[Figure]:
         "complete_event": (
             lambda: _event(
                 "PUT",
-                f"/proxy/failover/events/{next_event()[0]['id']}/complete",
+                f"/proxy/failover/events/{next_event()[0].id}/complete",
                 {"status": "completed"},
                 sub="ops",
                 admin=True,

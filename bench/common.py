@@ -13,10 +13,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "shared"))
 
-from proxy_failover.local import embedded_pg  # noqa: E402
+from proxy_failover.observability import apply_log_level  # noqa: E402
 from proxy_failover.settings import reset_settings  # noqa: E402
-from proxy_failover.store.db import Database, params_from_url, set_database  # noqa: E402
+from proxy_failover.store.db import Database, set_database  # noqa: E402
 from proxy_failover.store.migrate import migrate  # noqa: E402
+
+from local import embedded_pg  # noqa: E402
 
 
 @dataclass
@@ -62,7 +64,8 @@ def fresh_database() -> Iterator[tuple[str, Database]]:
         previous = os.environ.get("DATABASE_URL")
         os.environ["DATABASE_URL"] = url
         reset_settings()
-        db = Database(params_from_url(url))
+        apply_log_level(os.environ.get("LOG_LEVEL", "WARNING"))
+        db = Database.from_url(url)
         migrate(db)
         set_database(db)
         try:

@@ -33,7 +33,7 @@ def run() -> list[Figure]:
                     OWNER,
                     proxy,
                     {"instance_name": name, "instance_type": "standard", "priority": priority, "weight": 100},
-                )["id"]
+                ).instance.id
             )
 
         def scenario(proxy):
@@ -59,7 +59,7 @@ def run() -> list[Figure]:
             )
             done = EventStatus.COMPLETED
             _, trips_complete, _ = _counted(
-                db, lambda: service.complete_event(ADMIN, str(event["id"]), done, None, 5)
+                db, lambda: service.complete_event(ADMIN, event.id, done, None, 5)
             )
             _, trips_redundancy, _ = _counted(db, lambda: service.get_redundancy(OWNER, proxy))
             _, trips_events, _ = _counted(db, lambda: service.list_events(OWNER, proxy, 50))

@@ -37,7 +37,7 @@ def _start_stack(database_url: str) -> tuple[subprocess.Popen[bytes], int, str]:
         "LOCAL_NOTIFICATIONS_FILE": str(Path(tempfile.mkdtemp()) / "n.jsonl"),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "proxy_failover.local"],
+        [sys.executable, "-m", "local"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

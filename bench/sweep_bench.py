@@ -199,10 +199,10 @@ def sweep_cost() -> list[Figure]:
     """What the scheduled sweep costs a month at 30 s intervals: an idle fleet pays one short
     invocation a minute (measured here); a fleet with intervals under a minute keeps each invocation
     for SWEEP_RUN_SECONDS, whatever its size (the work of 10,000 instances fits in it: see above)."""
-    from proxy_failover.local.apigw import load_template
     from proxy_failover.sweep import run_scheduled
 
     from bench.common import ROOT
+    from local.apigw import load_template
 
     sweep = load_template(ROOT / "template.yaml")["Resources"]["SweepFunction"]["Properties"]
     memory_gb = sweep["MemorySize"] / 1024

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxy_failover.local import embedded_pg
 from proxy_failover.settings import reset_settings
-from proxy_failover.store.db import Database, params_from_url, set_database
+from proxy_failover.store.db import Database, set_database
 from proxy_failover.store.migrate import migrate
+
+from local import embedded_pg
 
 from .helpers import ROOT, SECRET
 
@@ -38,7 +39,7 @@ def database_url(server_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def migrated(database_url: str) -> str:
-    db = Database(params_from_url(database_url))
+    db = Database.from_url(database_url)
     migrate(db)
     db.discard()
     return database_url
@@ -64,7 +65,7 @@ def db(migrated: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     """The layer's database, emptied before the test."""
     monkeypatch.setenv("DATABASE_URL", migrated)
     reset_settings()
-    database = Database(params_from_url(migrated))
+    database = Database.from_url(migrated)
     database.connection().run(f"TRUNCATE {TABLES}")
     set_database(database)
     from proxy_failover.service import get_service

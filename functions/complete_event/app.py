@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, event_view
 from proxy_failover.domain.models import EventStatus
-from proxy_failover.service import get_service
+from proxy_failover.service.failover import FailoverUseCases
 
 if TYPE_CHECKING:
-    from proxy_failover.api.requests import CompleteRequest
+    from contract.request_bodies import CompleteRequest
 
 
+use_cases = FailoverUseCases()
 api = Api()
 
 
@@ -26,7 +27,7 @@ api = Api()
 )
 def complete_event(request: Request[CompleteRequest, None]) -> View:
     body = request.body
-    event = get_service().complete_event(
+    event = use_cases.complete_event(
         request.principal,
         request.path["eventId"],
         EventStatus(body["status"]),

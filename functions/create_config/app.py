@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 from proxy_failover.api.bodies import provided
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, config_view
-from proxy_failover.service import get_service
+from proxy_failover.service.configs import ConfigUseCases
 
 if TYPE_CHECKING:
-    from proxy_failover.api.requests import ConfigRequest
+    from contract.request_bodies import ConfigRequest
 
 
+use_cases = ConfigUseCases()
 api = Api()
 
 
@@ -29,7 +30,7 @@ def create_config(request: Request[ConfigRequest, None]) -> View:
     """Unspecified fields keep their stored value (or the default for a new configuration)."""
     body = request.body
     return config_view(
-        get_service().put_config(request.principal, body["proxy_id"], provided(body.get("config")))
+        use_cases.put_config(request.principal, body["proxy_id"], provided(body.get("config")))
     )
 
 

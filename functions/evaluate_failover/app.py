@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, decision_view
-from proxy_failover.service import get_service
+from proxy_failover.service.failover import FailoverUseCases
 
 if TYPE_CHECKING:
-    from proxy_failover.api.requests import EvaluateRequest
+    from contract.request_bodies import EvaluateRequest
 
 
+use_cases = FailoverUseCases()
 api = Api()
 
 
@@ -24,7 +25,7 @@ api = Api()
 )
 def evaluate_failover(request: Request[EvaluateRequest, None]) -> View:
     proxy_id = request.body["proxy_id"]
-    return decision_view(proxy_id, get_service().evaluate(request.principal, proxy_id))
+    return decision_view(proxy_id, use_cases.evaluate(request.principal, proxy_id))
 
 
 handler = api.handler

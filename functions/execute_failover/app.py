@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, event_view
-from proxy_failover.service import get_service
+from proxy_failover.service.failover import FailoverUseCases
 
 if TYPE_CHECKING:
-    from proxy_failover.api.requests import ExecuteRequest
+    from contract.request_bodies import ExecuteRequest
 
 
+use_cases = FailoverUseCases()
 api = Api()
 
 
@@ -27,7 +28,7 @@ api = Api()
 def execute_failover(request: Request[ExecuteRequest, None]) -> View:
     """409 when the source is no longer active or the target is not healthy (unless `force`)."""
     body = request.body
-    event = get_service().execute_failover(
+    event = use_cases.execute_failover(
         request.principal,
         body["proxy_id"],
         str(body["source_instance_id"]),

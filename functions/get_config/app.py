@@ -2,8 +2,9 @@
 
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, config_view
-from proxy_failover.service import get_service
+from proxy_failover.service.configs import ConfigUseCases
 
+use_cases = ConfigUseCases()
 api = Api()
 
 
@@ -14,7 +15,7 @@ api = Api()
     errors=(400, 401, 404, 503),
 )
 def get_config(request: Request[None, None]) -> View:
-    return config_view(get_service().get_config(request.principal, request.path["proxyId"]))
+    return config_view(use_cases.get_config(request.principal, request.path["proxyId"]))
 
 
 handler = api.handler

@@ -2,8 +2,9 @@
 
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, redundancy_view
-from proxy_failover.service import get_service
+from proxy_failover.service.redundancy import RedundancyUseCases
 
+use_cases = RedundancyUseCases()
 api = Api()
 
 
@@ -14,7 +15,7 @@ api = Api()
     errors=(400, 401, 404, 503),
 )
 def get_redundancy(request: Request[None, None]) -> View:
-    return redundancy_view(get_service().get_redundancy(request.principal, request.path["proxyId"]))
+    return redundancy_view(use_cases.get_redundancy(request.principal, request.path["proxyId"]))
 
 
 handler = api.handler

@@ -5,8 +5,9 @@ from typing import Any
 from proxy_failover.api.router import Api, QueryCursor, QueryInt, Request
 from proxy_failover.api.views import View, event_view
 from proxy_failover.paging import Page
-from proxy_failover.service import get_service
+from proxy_failover.service.failover import FailoverUseCases
 
+use_cases = FailoverUseCases()
 api = Api()
 
 
@@ -19,9 +20,7 @@ api = Api()
 )
 def list_events(request: Request[None, dict[str, Any]]) -> Page[View]:
     query = request.query
-    page = get_service().list_events(
-        request.principal, request.path["proxyId"], query["limit"], query["cursor"]
-    )
+    page = use_cases.list_events(request.principal, request.path["proxyId"], query["limit"], query["cursor"])
     return page.map(event_view)
 
 

@@ -6,8 +6,9 @@ from typing import Any
 from proxy_failover.api.router import Api, QueryCursor, QueryInt, Request
 from proxy_failover.api.views import View, instance_view
 from proxy_failover.paging import Page
-from proxy_failover.service import get_service
+from proxy_failover.service.instances import InstanceUseCases
 
+use_cases = InstanceUseCases()
 api = Api()
 
 
@@ -21,7 +22,7 @@ api = Api()
 def list_instances(request: Request[None, dict[str, Any]]) -> Page[View]:
     """Ordered by priority ascending, then weight descending, then registration order."""
     query = request.query
-    page = get_service().list_instances(
+    page = use_cases.list_instances(
         request.principal, request.path["proxyId"], query["limit"], query["cursor"]
     )
     return page.map(instance_view)

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, instance_view
-from proxy_failover.service import get_service
+from proxy_failover.service.instances import InstanceUseCases
 
 if TYPE_CHECKING:
-    from proxy_failover.api.requests import RegisterRequest
+    from contract.request_bodies import RegisterRequest
 
 
+use_cases = InstanceUseCases()
 api = Api()
 
 
@@ -28,7 +29,7 @@ def register_instance(request: Request[RegisterRequest, None]) -> View:
     """The first instance registered for a proxy becomes its active instance."""
     body = request.body
     return instance_view(
-        get_service().register_instance(request.principal, body["proxy_id"], dict(body["instance_data"]))
+        use_cases.register_instance(request.principal, body["proxy_id"], dict(body["instance_data"]))
     )
 
 

@@ -8,12 +8,13 @@ from proxy_failover.api.bodies import metrics_row
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, instance_view
 from proxy_failover.domain.models import HealthStatus
-from proxy_failover.service import get_service
+from proxy_failover.service.health import HealthUseCases
 
 if TYPE_CHECKING:
-    from proxy_failover.api.requests import HealthReport
+    from contract.request_bodies import HealthReport
 
 
+use_cases = HealthUseCases()
 api = Api()
 
 
@@ -28,7 +29,7 @@ def report_health(request: Request[HealthReport, None]) -> View:
     """Fed through the same rise/fall state machine as the scheduled checks; a report that takes the
     active instance down fails the proxy over at once when auto-failover is on."""
     body = request.body
-    row = get_service().report_health(
+    row = use_cases.report_health(
         request.principal,
         request.path["instanceId"],
         HealthStatus(body["health_status"]),

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, redundancy_view
-from proxy_failover.service import get_service
+from proxy_failover.service.redundancy import RedundancyUseCases
 
 if TYPE_CHECKING:
-    from proxy_failover.api.requests import RedundancyUpdate
+    from contract.request_bodies import RedundancyUpdate
 
 
+use_cases = RedundancyUseCases()
 api = Api()
 
 
@@ -28,7 +29,7 @@ def update_redundancy(request: Request[RedundancyUpdate, None]) -> View:
     the active instance switches to it, recorded as a manual failover event."""
     body = request.body
     active = body.get("active_instance_id")
-    row = get_service().put_redundancy(
+    row = use_cases.put_redundancy(
         request.principal,
         request.path["proxyId"],
         str(active) if active else None,

@@ -1,23 +1,78 @@
-"""The one failover engine shared by the API and the sweep: domain plan -> rows to write -> notifications.
+"""The failover engine: the one path by which a proxy changes.
 
-Both callers lock the proxy and its instances, run `domain.decisions.reconcile`, and hand the plan to
-`to_writes`; `store.changes.write` then persists any number of proxies in a few statements.
+Every writer (a health report, an operator's switch, a new configuration or instance, the sweep's
+checks) locks its proxies, reads their aggregates and hands the engine one `Step` per proxy. The
+engine feeds the step's check results through the health state machine, reconciles (failover,
+failback, the recovery cycle, the redundancy posture), turns the plan into rows and notifications, and
+writes everything for all the proxies in one statement, in the writer's transaction.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from .domain.decisions import Notice, Plan, Switch, switch_notice
-from .domain.models import EventStatus, EventType, Instance
-from .store.changes import EventRow, OutboxRow, ProxyWrite, recovery_closure
-from .store.proxies import ProxyState
+from .clock import Clock, Jitter
+from .domain.decisions import Plan, RecoveryAction, reconcile
+from .domain.models import (
+    EventStatus,
+    EventType,
+    FailoverConfig,
+    HealthStatus,
+    Instance,
+    Switch,
+    Transition,
+)
+from .domain.notices import SWITCH_NOTICE_TYPES, Notice
+from .store import changes, proxies
+from .store.changes import OutboxRow, ProxyWrite, recovery_closure
+from .store.db import Connection
+from .store.metrics import metrics_row
+from .store.proxies import ProxyAggregate
+from .store.rows import EventRow
+
+
+class Check(NamedTuple):
+    """One check result for an instance, from a probe or a report."""
+
+    result: HealthStatus
+    latency_ms: float | None = None
+    connections: int | None = None
+    metrics: dict[str, Any] | None = None  # a reported sample, stored with the check
+
+
+class Step(NamedTuple):
+    """What a writer does to one locked proxy; the engine does the rest."""
+
+    checks: Mapping[str, Check] = {}
+    # An operator's switch, already checked against the aggregate (`check_manual_switch`).
+    requested: Switch | None = None
+    event_status: EventStatus = EventStatus.COMPLETED
+    event_duration_ms: int | None = 0
+    # May the engine fail over or fail back on its own (only check results should make it).
+    allow_automatic: bool = True
+    added: Instance | None = None  # an instance registered by this write
+    config: FailoverConfig | None = None  # a new configuration
+
+
+class Outcome(NamedTuple):
+    """One proxy after the write: its instances and active instance, the switch's ledger event, and
+    the time the write carries."""
+
+    aggregate: ProxyAggregate
+    instances: list[Instance]
+    active_instance_id: str | None
+    event: EventRow | None
+    now: datetime
+
+    def instance(self, instance_id: str) -> Instance:
+        return next(i for i in self.instances if i.id == instance_id)
 
 
 class Batch(NamedTuple):
-    """Rows for one transaction, collected over one or many proxies (`Batch.empty()`, then appended to)."""
+    """Rows for one transaction, over one or many proxies."""
 
     writes: list[ProxyWrite]
     events: list[EventRow]
@@ -32,7 +87,160 @@ class Batch(NamedTuple):
         return [e for e in self.events if e.event_type != EventType.RECOVERY.value]
 
 
-def redundancy_row(proxy_id: str, plan: Plan, switch: Switch | None, now: datetime) -> dict[str, Any]:
+StepFor = Callable[[ProxyAggregate, datetime], Step]
+
+
+def run(
+    con: Connection,
+    locked_ids: list[str],
+    step_for: StepFor,
+    *,
+    clock: Clock,
+    actor: str,
+    jitter: Jitter,
+    outbox_grace_seconds: float,
+) -> tuple[Batch, list[Outcome]]:
+    """Read the proxies this transaction has locked, apply each one's step, and write everything in
+    one statement that also commits. The time is read under the locks, so the ledger's order is the
+    order of the switches. `step_for` may raise a domain error: nothing is then written."""
+    aggregates = proxies.read_locked(con, locked_ids)
+    now = clock()
+    batch = Batch.empty()
+    outcomes = [_plan(batch, a, step_for(a, now), now=now, actor=actor, jitter=jitter) for a in aggregates]
+    changes.write(
+        con,
+        batch.writes,
+        batch.events,
+        batch.outbox,
+        now=now,
+        outbox_grace_seconds=outbox_grace_seconds,
+        commit=True,
+    )
+    return batch, outcomes
+
+
+def _checked(
+    instances: list[Instance], step: Step, config: FailoverConfig, now: datetime
+) -> tuple[list[Instance], list[Transition]]:
+    if not step.checks:
+        return instances, []
+    from .domain.health import apply_check  # only writes that carry check results load it
+
+    after, transitions = [], []
+    for instance in instances:
+        check = step.checks.get(instance.id)
+        if check is not None:
+            instance, transition = apply_check(
+                instance, check.result, config, now, connection_count=check.connections
+            )
+            if check.latency_ms is not None:
+                instance = instance._replace(last_latency_ms=check.latency_ms)
+            if transition:
+                transitions.append(transition)
+        after.append(instance)
+    return after, transitions
+
+
+def _plan(
+    batch: Batch, aggregate: ProxyAggregate, step: Step, *, now: datetime, actor: str, jitter: Jitter
+) -> Outcome:
+    config = step.config or aggregate.config
+    before = [*aggregate.instances, *([step.added] if step.added else [])]
+    after, transitions = _checked(before, step, config, now)
+    plan = reconcile(
+        after,
+        aggregate.active_instance_id,
+        config,
+        previous=aggregate.previous,
+        transitions=transitions,
+        now=now,
+        jitter=jitter,
+        allow_automatic=step.allow_automatic,
+        requested=step.requested,
+    )
+    stored = {i.id: i for i in aggregate.instances}
+    instances = [i if stored.get(i.id) == i else i._replace(updated_at=now) for i in plan.instances]
+    event = _switch_event(aggregate, plan, step, now=now, actor=actor)
+    if event is not None:
+        batch.events.append(event)
+    batch.events.extend(_recovery_openings(aggregate, plan, now=now, actor=actor))
+    posture_changed = bool(
+        plan.switch or plan.recovery or plan.notices or plan.redundancy != aggregate.previous
+    ) and bool(instances)
+    batch.writes.append(
+        ProxyWrite(
+            proxy_id=aggregate.proxy_id,
+            instances=[i for i in instances if i.id in stored and stored[i.id] != i],
+            added=[i for i in instances if i.id not in stored],
+            active_instance_id=plan.active_instance_id,
+            active_changed=plan.active_instance_id != aggregate.active_instance_id,
+            redundancy=_redundancy_row(aggregate.proxy_id, plan, now) if posture_changed else None,
+            recovery_closures=[
+                recovery_closure(
+                    r.instance_id,
+                    EventStatus.COMPLETED if r.action is RecoveryAction.COMPLETE else EventStatus.FAILED,
+                    None if r.action is RecoveryAction.COMPLETE else r.reason,
+                    now,
+                )
+                for r in plan.recovery
+                if r.action is not RecoveryAction.OPEN
+            ],
+            config=step.config,
+            metrics=[
+                metrics_row(instance_id, now, check.metrics)
+                for instance_id, check in step.checks.items()
+                if check.metrics
+            ],
+        )
+    )
+    for notice in plan.notices:
+        batch.outbox.append(_notification(aggregate, notice, now, event, actor))
+    return Outcome(aggregate, instances, plan.active_instance_id, event, now)
+
+
+def _switch_event(
+    aggregate: ProxyAggregate, plan: Plan, step: Step, *, now: datetime, actor: str
+) -> EventRow | None:
+    switch = plan.switch
+    if switch is None:
+        return None
+    requested = switch is step.requested
+    status = step.event_status if requested else EventStatus.COMPLETED
+    done = status is not EventStatus.IN_PROGRESS
+    return EventRow(
+        id=str(uuid.uuid4()),
+        proxy_id=aggregate.proxy_id,
+        event_type=switch.event_type.value,
+        status=status.value,
+        source_instance_id=switch.source_instance_id,
+        target_instance_id=switch.target_instance_id,
+        reason=switch.reason,
+        actor=actor,
+        started_at=now,
+        completed_at=now if done else None,
+        duration_ms=(step.event_duration_ms if requested else 0) if done else None,
+    )
+
+
+def _recovery_openings(aggregate: ProxyAggregate, plan: Plan, *, now: datetime, actor: str) -> list[EventRow]:
+    return [
+        EventRow(
+            id=str(uuid.uuid4()),
+            proxy_id=aggregate.proxy_id,
+            event_type=EventType.RECOVERY.value,
+            status=EventStatus.IN_PROGRESS.value,
+            source_instance_id=r.instance_id,
+            target_instance_id=None,
+            reason=r.reason,
+            actor=actor,
+            started_at=now,
+        )
+        for r in plan.recovery
+        if r.action is RecoveryAction.OPEN
+    ]
+
+
+def _redundancy_row(proxy_id: str, plan: Plan, now: datetime) -> dict[str, Any]:
     r = plan.redundancy
     return {
         "proxy_id": proxy_id,
@@ -44,107 +252,31 @@ def redundancy_row(proxy_id: str, plan: Plan, switch: Switch | None, now: dateti
         "redundancy_level": r.redundancy_level,
         "is_degraded": r.is_degraded,
         "degraded_reasons": list(r.degraded_reasons),
-        "last_failover_at": now if switch else None,
-        "last_failover_reason": switch.reason if switch else None,
+        "last_failover_at": now if plan.switch else None,
+        "last_failover_reason": plan.switch.reason if plan.switch else None,
     }
 
 
-def notification(
-    proxy: ProxyState, notice: Notice, now: datetime, extra: dict[str, Any] | None = None
+def _notification(
+    aggregate: ProxyAggregate, notice: Notice, now: datetime, event: EventRow | None, actor: str
 ) -> OutboxRow:
     notification_id = str(uuid.uuid4())
     message = {
         "id": notification_id,
-        "type": notice.type,
-        "proxyId": proxy.proxy_id,
-        "userId": proxy.owner_id,
+        "type": notice.type.value,
+        "proxyId": aggregate.proxy_id,
+        "userId": aggregate.owner_id,
         "occurredAt": now.isoformat(),
-        "severity": notice.severity,
+        "severity": notice.severity.value,
         **notice.details,
-        **(extra or {}),
     }
-    return OutboxRow(notification_id, notice.type, proxy.proxy_id, proxy.owner_id, notice.severity, message)
-
-
-def to_writes(
-    batch: Batch,
-    proxy: ProxyState,
-    before: list[Instance],
-    plan: Plan,
-    now: datetime,
-    *,
-    actor: str,
-    switch: Switch | None = None,
-    switch_status: EventStatus = EventStatus.COMPLETED,
-    switch_duration_ms: int | None = 0,
-) -> EventRow | None:
-    """Add one proxy's plan to the batch; returns the switch event row, if any.
-
-    `switch` overrides `plan.switch` for operator-made switches (manual failover).
-    """
-    switch = switch or plan.switch
-    previous = {i.id: i for i in before}
-    changed = [i for i in plan.instances if previous.get(i.id) != i]
-    # A proxy without instances has no posture yet (GET redundancy answers 404 until one registers).
-    has_instances = plan.redundancy.total_instances > 0
-    posture_changed = has_instances and bool(
-        changed or switch or plan.recovery or plan.notices or plan.redundancy != proxy.previous
+    if event is not None and notice.type in SWITCH_NOTICE_TYPES:
+        message.update(eventId=event.id, actor=actor)
+    return OutboxRow(
+        notification_id,
+        notice.type.value,
+        aggregate.proxy_id,
+        aggregate.owner_id,
+        notice.severity.value,
+        message,
     )
-    write = ProxyWrite(
-        proxy_id=proxy.proxy_id,
-        instances=changed,
-        active_instance_id=plan.active_instance_id,
-        active_changed=plan.active_instance_id != proxy.active_instance_id,
-        redundancy=redundancy_row(proxy.proxy_id, plan, switch, now) if posture_changed else None,
-        recovery_closures=[],
-    )
-    event = None
-    if switch is not None:
-        done = switch_status is not EventStatus.IN_PROGRESS
-        event = EventRow(
-            id=str(uuid.uuid4()),
-            proxy_id=proxy.proxy_id,
-            event_type=switch.event_type.value,
-            status=switch_status.value,
-            source_instance_id=switch.source_instance_id,
-            target_instance_id=switch.target_instance_id,
-            reason=switch.reason,
-            actor=actor,
-            started_at=now,
-            completed_at=now if done else None,
-            duration_ms=switch_duration_ms if done else None,
-        )
-        batch.events.append(event)
-    for step in plan.recovery:
-        if step.action == "open":
-            batch.events.append(
-                EventRow(
-                    id=str(uuid.uuid4()),
-                    proxy_id=proxy.proxy_id,
-                    event_type=EventType.RECOVERY.value,
-                    status=EventStatus.IN_PROGRESS.value,
-                    source_instance_id=step.instance_id,
-                    target_instance_id=None,
-                    reason=step.reason,
-                    actor=actor,
-                    started_at=now,
-                )
-            )
-        else:
-            status = EventStatus.COMPLETED if step.action == "complete" else EventStatus.FAILED
-            error = step.reason if status is EventStatus.FAILED else None
-            write.recovery_closures.append(recovery_closure(step.instance_id, status, error, now))
-    batch.writes.append(write)
-
-    notices = list(plan.notices)
-    if switch is not None and switch is not plan.switch:
-        notices.insert(0, switch_notice(switch, {i.id: i for i in plan.instances}))
-    switch_types = {"failover", "failback", "manual_failover"}
-    for notice in notices:
-        extra = (
-            {"eventId": event.id, "actor": actor}
-            if event is not None and notice.type in switch_types
-            else None
-        )
-        batch.outbox.append(notification(proxy, notice, now, extra))
-    return event

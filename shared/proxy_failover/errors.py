@@ -1,4 +1,7 @@
-"""Domain exceptions. Each carries its stable API code; the HTTP status is decided in api/errors.py only."""
+"""Every error the layer raises on purpose, each declared once: its stable API code, its HTTP status and
+what it means live on its class. `api/errors.py` answers with them; the OpenAPI document and the
+README's table are generated from them (`contract/errors.py`), and `make lint` fails when either is
+stale."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ class ProxyFailoverError(Exception):
     """Base of every error the layer raises on purpose."""
 
     code = "PROXY_FAILOVER_019"
+    status = 500
+    meaning = "Internal error (a bug: please report it)"
 
     def __init__(
         self, message: str, *, details: list[dict[str, Any]] | None = None, internal: str | None = None
@@ -20,88 +25,111 @@ class ProxyFailoverError(Exception):
 
 
 class InvalidInput(ProxyFailoverError):
-    code = "PROXY_FAILOVER_001"
+    code, status = "PROXY_FAILOVER_001", 400
+    meaning = "Invalid input: bad JSON, missing or invalid fields (see `details`)"
 
 
 class ForbiddenProbeTarget(InvalidInput):
     """A health-check URL the service must never contact (metadata service, link-local, ...)."""
 
-    code = "PROXY_FAILOVER_002"
+    code, status = "PROXY_FAILOVER_002", 400
+    meaning = "healthCheckUrl names an address the service never probes"
 
 
 class ConfigNotFound(ProxyFailoverError):
-    code = "PROXY_FAILOVER_003"
+    code, status = "PROXY_FAILOVER_003", 404
+    meaning = "Failover configuration not found"
 
 
 class ProxyNotFound(ProxyFailoverError):
-    code = "PROXY_FAILOVER_004"
+    code, status = "PROXY_FAILOVER_004", 404
+    meaning = "Proxy not found (or owned by another tenant)"
 
 
 class DuplicateInstanceName(ProxyFailoverError):
-    code = "PROXY_FAILOVER_005"
+    code, status = "PROXY_FAILOVER_005", 409
+    meaning = "Instance name already registered for this proxy"
 
 
 class InstanceNotFound(ProxyFailoverError):
-    code = "PROXY_FAILOVER_007"
+    code, status = "PROXY_FAILOVER_007", 404
+    meaning = "Instance not found (or owned by another tenant)"
 
 
 class SourceNotActive(ProxyFailoverError):
-    code = "PROXY_FAILOVER_010"
+    code, status = "PROXY_FAILOVER_010", 409
+    meaning = "Failover source is no longer the active instance"
 
 
 class TargetNotHealthy(ProxyFailoverError):
-    code = "PROXY_FAILOVER_011"
+    code, status = "PROXY_FAILOVER_011", 409
+    meaning = "Failover target is not healthy (or is flapping); `force` overrides"
 
 
 class InvalidFailoverTarget(ProxyFailoverError):
     """Target equals source, or names an instance of another proxy."""
 
-    code = "PROXY_FAILOVER_012"
+    code, status = "PROXY_FAILOVER_012", 400
+    meaning = "Failover target is the source, the active instance, or not of this proxy"
 
 
 class EventNotFound(ProxyFailoverError):
-    code = "PROXY_FAILOVER_013"
+    code, status = "PROXY_FAILOVER_013", 404
+    meaning = "Failover event not found"
 
 
 class EventAlreadyCompleted(ProxyFailoverError):
-    code = "PROXY_FAILOVER_014"
+    code, status = "PROXY_FAILOVER_014", 409
+    meaning = "Failover event already completed"
 
 
 class RedundancyNotFound(ProxyFailoverError):
-    code = "PROXY_FAILOVER_016"
+    code, status = "PROXY_FAILOVER_016", 404
+    meaning = "Redundancy status not found"
+
+
+class DatabaseError(ProxyFailoverError):
+    """Any other driver error: a bug or an unexpected server state."""
 
 
 class Unauthenticated(ProxyFailoverError):
-    code = "PROXY_FAILOVER_020"
+    code, status = "PROXY_FAILOVER_020", 401
+    meaning = "Missing, malformed, expired or badly signed token"
 
 
 class Forbidden(ProxyFailoverError):
-    code = "PROXY_FAILOVER_021"
+    code, status = "PROXY_FAILOVER_021", 403
+    meaning = "Authenticated but not allowed (admin only)"
 
 
 class DatabaseUnavailable(ProxyFailoverError):
     """PostgreSQL cannot be reached or dropped the connection: retryable, nothing was committed."""
 
-    code = "PROXY_FAILOVER_022"
+    code, status = "PROXY_FAILOVER_022", 503
+    meaning = "Database unavailable; retry after `Retry-After` seconds"
 
 
 class RouteNotFound(ProxyFailoverError):
-    code = "PROXY_FAILOVER_023"
+    code, status = "PROXY_FAILOVER_023", 404
+    meaning = "No such route"
 
 
 class MethodNotAllowed(ProxyFailoverError):
-    code = "PROXY_FAILOVER_024"
+    code, status = "PROXY_FAILOVER_024", 405
+    meaning = "Method not allowed on this route"
 
 
 class PayloadTooLarge(ProxyFailoverError):
-    code = "PROXY_FAILOVER_025"
+    code, status = "PROXY_FAILOVER_025", 413
+    meaning = "Request body too large"
 
 
 class ConstraintViolation(ProxyFailoverError):
     """A database constraint refused a write; `constraint` names it so callers can translate it.
     The client sees our words only; PostgreSQL's message is kept in `internal` for the logs."""
 
-    code = "PROXY_FAILOVER_026"
+    code, status = "PROXY_FAILOVER_026", 400
+    meaning = "Refused by a data constraint"
 
     def __init__(
         self, message: str, *, constraint: str | None, sqlstate: str, internal: str | None = None
@@ -111,19 +139,15 @@ class ConstraintViolation(ProxyFailoverError):
         self.sqlstate = sqlstate
 
 
+class MigrationError(ProxyFailoverError):
+    """An applied migration file changed, or a migration failed (deploy time, never an API answer)."""
+
+    code, status = "PROXY_FAILOVER_027", 500
+    meaning = "A migration failed or an applied one changed (deploy time only)"
+
+
 class InstanceLimitReached(ProxyFailoverError):
     """A proxy has MAX_INSTANCES_PER_PROXY instances: lists and writes stay bounded."""
 
-    code = "PROXY_FAILOVER_028"
-
-
-class MigrationError(ProxyFailoverError):
-    """An applied migration file changed, or a migration failed."""
-
-    code = "PROXY_FAILOVER_027"
-
-
-class DatabaseError(ProxyFailoverError):
-    """Any other driver error: a bug or an unexpected server state."""
-
-    code = "PROXY_FAILOVER_019"
+    code, status = "PROXY_FAILOVER_028", 409
+    meaning = "The proxy already has the maximum number of instances (MAX_INSTANCES_PER_PROXY)"

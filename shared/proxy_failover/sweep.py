@@ -7,24 +7,22 @@ from __future__ import annotations
 import random
 import resource
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .checks.policy import TargetPolicy
 from .checks.probes import Prober, ProbeRequest, ProbeResult
-from .domain.decisions import reconcile
-from .domain.health import apply_check
-from .domain.models import SYSTEM_ACTOR, HealthStatus, Instance
-from .engine import Batch, to_writes
+from .clock import Clock, utcnow
+from .domain.models import SYSTEM_ACTOR, HealthStatus
+from .engine import Check, Step
 from .notify.relay import BackgroundPublisher
 from .observability import apply_log_level, get_logger, metrics
-from .service import jitter_source, utcnow
+from .service.unit_of_work import UnitOfWork
 from .settings import Settings, get_settings
-from .store import changes, proxies
-from .store import sweep as claims
-from .store.db import Database, get_database
+from .store import claims, proxies
+from .store.db import Database
+from .store.proxies import ProxyAggregate
 
 logger = get_logger(__name__)
 
@@ -66,29 +64,25 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-class Sweeper:
+class Sweeper(UnitOfWork):
+    """A writer like the API's use cases (the same unit of work and engine), whose changes come from
+    its own probes and whose notifications go out on a thread of their own."""
+
     def __init__(
         self,
         db: Database | None = None,
         *,
         settings: Settings | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
         rng: random.Random | None = None,
     ) -> None:
-        self._db = db
-        self.settings = settings or get_settings()
-        self.clock = clock
-        self.jitter = jitter_source(rng or random.Random())
+        super().__init__(db, settings=settings or get_settings(), clock=clock, rng=rng)
         policy = TargetPolicy.from_settings(
             self.settings.probe_allow_loopback, self.settings.probe_allowed_cidrs
         )
         self.prober = Prober(policy, self.settings.probe_concurrency)
         self.publisher = BackgroundPublisher(self.db, self.settings)
         _raise_file_limit()
-
-    @property
-    def db(self) -> Database:
-        return self._db or get_database()
 
     def run_once(self, *, flush_seconds: float = 10.0) -> SweepStats:
         """Process every proxy due now, batch by batch; then wait (at most `flush_seconds`) for the
@@ -141,65 +135,39 @@ class Sweeper:
         claimed = claims.claim_due(con, self.settings.sweep_batch_size)
         if not claimed:
             return None
-        proxy_ids = [c["proxy_id"] for c in claimed]
-        timeouts = {c["proxy_id"]: float(c["timeout_seconds"]) for c in claimed}
+        proxy_ids = [c.proxy_id for c in claimed]
+        timeouts = {c.proxy_id: c.timeout_seconds for c in claimed}
         targets = claims.probe_targets(con, proxy_ids)
-        results = self.prober.run(
-            [ProbeRequest(str(t["id"]), t["health_check_url"], timeouts[t["proxy_id"]]) for t in targets]
-        )
+        results = self.prober.run([ProbeRequest(t.instance_id, t.url, timeouts[t.proxy_id]) for t in targets])
         stats = self.apply(proxy_ids, {r.instance_id: r for r in results})
         stats.proxies = len(proxy_ids)
         stats.batches = 1
         return stats
 
     def apply(self, proxy_ids: list[str], results: dict[str, ProbeResult]) -> SweepStats:
-        """One transaction for the whole batch: lock, run the engine per proxy, write in bulk."""
-        stats = SweepStats()
-
-        def work(con: Any) -> Batch:
-            now = self.clock()
-            batch = Batch.empty()
-            locked = proxies.lock_proxies(con, proxy_ids)
-            instances = proxies.lock_instances(con, [p.proxy_id for p in locked])
-            for proxy in locked:
-                before = instances[proxy.proxy_id]
-                after: list[Instance] = []
-                transitions = []
-                for instance in before:
-                    result = results.get(instance.id)
-                    if result is not None:
-                        outcome = HealthStatus.HEALTHY if result.healthy else HealthStatus.UNHEALTHY
-                        instance, transition = apply_check(instance, outcome, proxy.config, now)
-                        instance = instance._replace(last_latency_ms=result.latency_ms)
-                        if transition:
-                            transitions.append(transition)
-                    after.append(instance)
-                plan = reconcile(
-                    after,
-                    proxy.active_instance_id,
-                    proxy.config,
-                    previous=proxy.previous,
-                    transitions=transitions,
-                    now=now,
-                    jitter=self.jitter,
-                )
-                to_writes(batch, proxy, before, plan, now, actor=SYSTEM_ACTOR)
-            changes.write(
-                con,
-                batch.writes,
-                batch.events,
-                batch.outbox,
-                outbox_grace_seconds=self.settings.outbox_grace_seconds,
+        """One transaction for the whole batch, through the engine like every other writer."""
+        checks = {
+            instance_id: Check(
+                HealthStatus.HEALTHY if r.healthy else HealthStatus.UNHEALTHY, latency_ms=r.latency_ms
             )
-            return batch
+            for instance_id, r in results.items()
+        }
 
-        batch = self.db.run_in_transaction(work)
-        stats.checks = len(results)
-        stats.failures = sum(1 for r in results.values() if not r.healthy)
-        stats.failovers = len(batch.switch_events)
-        stats.probe_latency_ms = [r.latency_ms for r in results.values() if r.latency_ms is not None]
-        self.publisher.submit(batch.outbox)
-        return stats
+        def step(aggregate: ProxyAggregate, now: datetime) -> Step:
+            return Step(checks={i.id: checks[i.id] for i in aggregate.instances if i.id in checks})
+
+        outcomes = self.write(
+            lambda con: proxies.lock_proxies(con, proxy_ids),
+            step,
+            actor=SYSTEM_ACTOR,
+            publish=self.publisher.submit,
+        )
+        return SweepStats(
+            checks=len(results),
+            failures=sum(1 for r in results.values() if not r.healthy),
+            failovers=sum(1 for o in outcomes if o.event is not None),
+            probe_latency_ms=[r.latency_ms for r in results.values() if r.latency_ms is not None],
+        )
 
 
 def sweep_budget(remaining_seconds: float | None, settings: Settings) -> float:

@@ -87,7 +87,7 @@ def start_stack(tmp: Path, **env: str) -> RunningStack:
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "proxy_failover.local"],
+        [sys.executable, "-m", "local"],
         cwd=ROOT,
         env=environment,
         stdout=log.open("w"),

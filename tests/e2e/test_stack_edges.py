@@ -11,7 +11,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from proxy_failover.store.db import Database, params_from_url
+from proxy_failover.store.connect import params_from_url
+from proxy_failover.store.db import Database
 
 from tests.e2e.conftest import RunningStack, start_stack
 from tests.helpers import token
@@ -78,7 +79,7 @@ def test_many_clients_at_once_hold_a_bounded_number_of_database_connections(stac
     for t in threads:
         t.join()
     name = params_from_url(migrated).database
-    probe = Database(params_from_url(migrated))
+    probe = Database.from_url(migrated)
     try:
         (count,) = probe.connection().run(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND application_name = 'proxy-failover'"

@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 from proxy_failover.store import proxies as proxy_store
-from proxy_failover.store.db import ConnectParams, Database, set_database
+from proxy_failover.store.connect import ConnectParams
+from proxy_failover.store.db import Database, set_database
 
 from tests.helpers import ROOT, http_event, invoke, sample_event, token
 
@@ -373,16 +374,16 @@ def test_database_down_is_503_with_retry_after(db):
 
 
 def test_connection_lost_mid_write_is_503_and_writes_nothing(db, monkeypatch):
-    real = proxy_store.lock_proxy
+    real = proxy_store.read_locked
 
     def lose_connection(con, *args, **kwargs):
-        # Given the server drops this session after the instance row was inserted
+        # Given the server drops this session after the proxy row was created and locked
         killer = Database(db.params)
         killer.connection().run(f"SELECT pg_terminate_backend({con.run('SELECT pg_backend_pid()')[0][0]})")
         killer.discard()
         return real(con, *args, **kwargs)
 
-    monkeypatch.setattr(proxy_store, "lock_proxy", lose_connection)
+    monkeypatch.setattr(proxy_store, "read_locked", lose_connection)
     code, _payload, headers = call(
         "register_instance",
         "POST",
@@ -390,7 +391,7 @@ def test_connection_lost_mid_write_is_503_and_writes_nothing(db, monkeypatch):
         {"proxyId": "p", "instanceData": {"instanceName": "a"}},
     )
     assert code == 503 and "Retry-After" in headers
-    monkeypatch.setattr(proxy_store, "lock_proxy", real)
+    monkeypatch.setattr(proxy_store, "read_locked", real)
     assert db.autocommit().run("SELECT count(*) FROM proxy_instances")[0][0] == 0
     assert db.autocommit().run("SELECT count(*) FROM proxies")[0][0] == 0
 

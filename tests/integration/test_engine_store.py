@@ -25,7 +25,7 @@ ADMIN = Principal("ops", is_admin=True)
 def fleet(service, proxy_id, n, config=None):
     if config:
         service.put_config(OWNER, proxy_id, config)
-    ids = [str(service.register_instance(OWNER, proxy_id, _data(f"i{k}", k))["id"]) for k in range(n)]
+    ids = [str(service.register_instance(OWNER, proxy_id, _data(f"i{k}", k)).instance.id) for k in range(n)]
     return ids
 
 
@@ -34,10 +34,8 @@ def _data(name, priority):
 
 
 def state(db, proxy_id):
-    con = db.autocommit()
-    proxy = proxies.lock_proxy(con, proxy_id, ADMIN)
-    instances = proxies.lock_instances(con, [proxy_id])[proxy_id]
-    return proxy, instances
+    aggregate = proxies.read_state(db.autocommit(), proxy_id, ADMIN)
+    return aggregate, aggregate.instances
 
 
 def test_concurrent_executes_from_the_same_source_make_one_switch_and_one_event(db):
@@ -76,13 +74,13 @@ def test_failed_transaction_leaves_no_partial_state(db, monkeypatch):
     before_proxy, before_instances = state(db, "atomic")
 
     # Given a notification the database refuses (the last statement of the failover transaction)
-    real = engine.notification
+    real = engine._notification
 
     def refused(*args, **kwargs):
         row = real(*args, **kwargs)
         return OutboxRow(row.id, row.type, row.proxy_id, row.user_id, "not-a-severity", row.message)
 
-    monkeypatch.setattr(engine, "notification", refused)
+    monkeypatch.setattr(engine, "_notification", refused)
     # When the third failure would fail the proxy over
     with pytest.raises(ConstraintViolation):
         service.report_health(OWNER, a, HealthStatus.UNHEALTHY, None)
@@ -128,7 +126,7 @@ def test_random_operations_keep_every_invariant(db, ops, strategy, fall, rise):
     ids = fleet(service, proxy_id, 2)
     for op, k, arg, conns in ops:
         if op == "register":
-            ids.append(str(service.register_instance(OWNER, proxy_id, _data(f"n{len(ids)}", k))["id"]))
+            ids.append(str(service.register_instance(OWNER, proxy_id, _data(f"n{len(ids)}", k)).instance.id))
         elif op == "report":
             target = ids[k % len(ids)]
             _, before = state(db, proxy_id)
@@ -140,9 +138,9 @@ def test_random_operations_keep_every_invariant(db, ops, strategy, fall, rise):
                 connection_count=conns,
             )
             row = service.report_health(OWNER, target, arg, {"conns": conns} if conns is not None else None)
-            assert row["health_status"] == predicted.health_status.value
-            assert row["consecutive_failures"] == predicted.consecutive_failures
-            assert row["consecutive_successes"] == predicted.consecutive_successes
+            assert row.instance.health_status == predicted.health_status
+            assert row.instance.consecutive_failures == predicted.consecutive_failures
+            assert row.instance.consecutive_successes == predicted.consecutive_successes
         else:
             proxy, instances = state(db, proxy_id)
             target = ids[k % len(ids)]
@@ -155,10 +153,10 @@ def test_random_operations_keep_every_invariant(db, ops, strategy, fall, rise):
         stored = proxies.get_redundancy(db.autocommit(), proxy_id, ADMIN)
         expected = assess(instances, proxy.active_instance_id, strategy)
         assert stored is not None
-        assert stored["total_instances"] == expected.total_instances
-        assert stored["healthy_instances"] == expected.healthy_instances
-        assert [str(b) for b in stored["backup_instance_ids"]] == list(expected.backup_instance_ids)
-        assert stored["is_degraded"] == expected.is_degraded
+        assert stored.redundancy.total_instances == expected.total_instances
+        assert stored.redundancy.healthy_instances == expected.healthy_instances
+        assert list(stored.redundancy.backup_instance_ids) == list(expected.backup_instance_ids)
+        assert stored.redundancy.is_degraded == expected.is_degraded
     automatic = db.autocommit().rows_as_dicts(
         "SELECT e.target_instance_id, i.health_status FROM proxy_failover_events e"
         " JOIN proxy_instances i ON i.id = e.target_instance_id WHERE e.actor = 'system'"
@@ -182,7 +180,7 @@ def test_without_a_topic_notifications_of_a_switch_wait_untouched_for_the_relay(
                 OWNER,
                 "quiet",
                 {"instance_name": n, "instance_type": "standard", "priority": k, "weight": 100},
-            )["id"]
+            ).instance.id
         )
         for k, n in enumerate("ab")
     )

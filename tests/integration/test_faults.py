@@ -15,7 +15,7 @@ from proxy_failover.errors import DatabaseUnavailable
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService, get_service
 from proxy_failover.settings import Settings, reset_settings
-from proxy_failover.store.db import Database, params_from_url, set_database
+from proxy_failover.store.db import Database, set_database
 from proxy_failover.store.migrate import migrate
 from proxy_failover.sweep import Sweeper
 
@@ -37,7 +37,7 @@ def own_server(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("PROBE_ALLOW_LOOPBACK", "true")
     reset_settings()
-    db = Database(params_from_url(url))
+    db = Database.from_url(url)
     migrate(db)
     set_database(db)
     get_service.cache_clear()
@@ -104,7 +104,7 @@ def test_postgres_stopped_and_restarted_under_api_writes_and_sweeps(own_server):
                         "weight": 1,
                         "health_check_url": fleet.url(f"{proxy}-{n}"),
                     },
-                )["id"]
+                ).instance.id
             )
             for k, n in enumerate(("a", "b", "c"))
         ]

@@ -10,9 +10,11 @@ from datetime import datetime
 
 import pytest
 from proxy_failover.errors import ConstraintViolation, DatabaseUnavailable, MigrationError
-from proxy_failover.local import embedded_pg
-from proxy_failover.store.db import ConnectParams, Database, params_from_url, ssl_context_for
+from proxy_failover.store.connect import ConnectParams, params_from_url, ssl_context_for
+from proxy_failover.store.db import Database
 from proxy_failover.store.migrate import migrate
+
+from local import embedded_pg
 
 
 @pytest.fixture
@@ -23,7 +25,7 @@ def scratch_db(server_url):
 
 
 def test_migrations_applied_twice_are_a_no_op(scratch_db, migrations_dir):
-    db = Database(params_from_url(scratch_db))
+    db = Database.from_url(scratch_db)
     first = migrate(db, migrations_dir)
     second = migrate(db, migrations_dir)
     assert first and first[0].startswith("001_")
@@ -32,7 +34,7 @@ def test_migrations_applied_twice_are_a_no_op(scratch_db, migrations_dir):
 
 
 def test_a_changed_applied_migration_is_refused(scratch_db, migrations_dir, tmp_path):
-    db = Database(params_from_url(scratch_db))
+    db = Database.from_url(scratch_db)
     copy = tmp_path / "migrations"
     shutil.copytree(migrations_dir, copy)
     migrate(db, copy)
@@ -47,7 +49,7 @@ def test_concurrent_migrators_take_turns(scratch_db, migrations_dir):
     errors: list[Exception] = []
 
     def run() -> None:
-        db = Database(params_from_url(scratch_db))
+        db = Database.from_url(scratch_db)
         try:
             applied.append(migrate(db, migrations_dir))
         except Exception as exc:

@@ -120,7 +120,7 @@ def test_an_api_failover_racing_an_automatic_one_has_one_winner(db):
                     OWNER,
                     proxy,
                     {"instance_name": n, "instance_type": "standard", "priority": k, "weight": 1},
-                )["id"]
+                ).instance.id
             )
             for k, n in enumerate("abc")
         )
@@ -173,15 +173,15 @@ def test_all_first_writes_of_one_owner_succeed_and_another_owner_gets_not_found(
     results = run_together(
         20, lambda k: service.put_config(OWNER, "fresh-1", {"unhealthy_threshold": 1 + k % 3})
     )
-    assert all(isinstance(r, dict) for r in results), results
+    assert not any(isinstance(r, Exception) for r in results), results
     # And 20 first registrations at once on another new proxy: all registered, exactly one active
     data = {"instance_type": "standard", "priority": 1, "weight": 1}
     results = run_together(
         20, lambda k: service.register_instance(OWNER, "fresh-2", {**data, "instance_name": f"i{k}"})
     )
-    assert all(isinstance(r, dict) for r in results), results
+    assert not any(isinstance(r, Exception) for r in results), results
     listed = service.list_instances(OWNER, "fresh-2").items
-    assert len(listed) == 20 and sum(1 for i in listed if i["is_active"]) == 1
+    assert len(listed) == 20 and sum(1 for i in listed if i.is_active) == 1
     # When another owner writes to them, it is told they do not exist
     stranger = Principal("stranger")
     for proxy in ("fresh-1", "fresh-2"):
@@ -202,7 +202,7 @@ def test_the_ledger_is_stamped_under_the_lock_so_newest_first_follows_the_switch
     ids = []
     for k, name in enumerate("abc"):
         data = {"instance_name": name, "instance_type": "standard", "priority": k, "weight": 1}
-        ids.append(str(owner_service.register_instance(OWNER, "order", data)["id"]))
+        ids.append(str(owner_service.register_instance(OWNER, "order", data).instance.id))
         owner_service.report_health(
             OWNER, ids[-1], HealthStatus.HEALTHY, {"conns": 100 if name == "a" else 0}
         )
@@ -225,9 +225,9 @@ def test_the_ledger_is_stamped_under_the_lock_so_newest_first_follows_the_switch
     thread.join()
     # Then the ledger read newest first is the chain of switches, each starting where the last ended
     chain = [
-        (str(e["source_instance_id"]), str(e["target_instance_id"]))
+        (e.source_instance_id, e.target_instance_id)
         for e in owner_service.list_events(OWNER, "order", 10).items
-        if e["event_type"] in {"failover", "manual"}
+        if e.event_type in {"failover", "manual"}
     ]
     assert chain == [(c, b), (a, c)], chain
 
@@ -237,10 +237,10 @@ def test_admins_setting_the_active_instance_at_once_all_succeed(db):
     ids = []
     for k, name in enumerate("ab"):
         data = {"instance_name": name, "instance_type": "standard", "priority": k, "weight": 1}
-        ids.append(str(service.register_instance(OWNER, "same", data)["id"]))
+        ids.append(str(service.register_instance(OWNER, "same", data).instance.id))
         service.report_health(OWNER, ids[-1], HealthStatus.HEALTHY, None)
     results = run_together(10, lambda k: service.put_redundancy(ADMIN, "same", ids[1], "move", False))
-    assert all(isinstance(r, dict) for r in results), results
-    assert all(str(r["active_instance_id"]) == ids[1] for r in results)
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert all(r.redundancy.active_instance_id == ids[1] for r in results)
     switches = db.autocommit().run("SELECT count(*) FROM proxy_failover_events WHERE event_type = 'manual'")
     assert switches == [[1]]

@@ -48,7 +48,7 @@ def healthy_pair(service: FailoverService, proxy_id: str) -> tuple[str, str]:
     ids = []
     for priority, name in enumerate(("primary", "backup")):
         data = {"instance_name": name, "instance_type": "standard", "priority": priority, "weight": 100}
-        ids.append(str(service.register_instance(OWNER, proxy_id, data)["id"]))
+        ids.append(str(service.register_instance(OWNER, proxy_id, data).instance.id))
         service.report_health(OWNER, ids[-1], HealthStatus.HEALTHY, None)
     return ids[0], ids[1]
 
@@ -69,7 +69,7 @@ def test_a_write_that_fails_over_answers_while_sns_hangs(db, sns, monkeypatch):
         finished, row = in_thread(lambda: service.report_health(OWNER, primary, HealthStatus.UNHEALTHY, None))
         # Then the failover is committed and answered; SNS was called once, not retried
         assert finished, "the report waited on SNS"
-        assert row["health_status"] == "unhealthy" and not row["is_active"]
+        assert row.instance.health_status == "unhealthy" and not row.is_active
         assert server.connections == 1
         pending = outbox.pending_count(db.autocommit())
         assert pending >= 2  # failover, instance_unhealthy, ...

@@ -52,7 +52,7 @@ def make_proxy(service, fleet, proxy_id, names, **config):
                 "health_check_url": fleet.url(f"{proxy_id}-{name}"),
             },
         )
-        ids[name] = str(row["id"])
+        ids[name] = row.instance.id
     return ids
 
 
@@ -336,9 +336,9 @@ def test_an_idle_fleet_costs_one_short_invocation(db, fleet):
 
 
 def test_a_sweep_runs_longer_than_the_schedules_period_so_consecutive_ones_overlap():
-    from proxy_failover.local.apigw import load_template
     from proxy_failover.sweep import sweep_budget
 
+    from local.apigw import load_template
     from tests.helpers import ROOT
 
     sweep = load_template(ROOT / "template.yaml")["Resources"]["SweepFunction"]["Properties"]

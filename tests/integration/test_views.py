@@ -1,11 +1,14 @@
-"""The plain-function views serialise exactly the documented response schemas (api/schemas.py)."""
+"""The plain-function views serialise exactly the documented response schemas
+(contract/response_bodies.py)."""
 
 from __future__ import annotations
 
-from proxy_failover.api import schemas, views
+from proxy_failover.api import views
 from proxy_failover.domain.models import HealthStatus
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
+
+from contract import response_bodies as schemas
 
 OWNER = Principal("owner")
 ADMIN = Principal("ops", is_admin=True)
@@ -26,8 +29,8 @@ def test_views_match_their_schemas(db):
     b = service.register_instance(
         OWNER, "p", {"instance_name": "b", "instance_type": "standard", "priority": 2, "weight": 1}
     )
-    service.report_health(OWNER, str(b["id"]), HealthStatus.HEALTHY, {"conns": 3})
-    service.report_health(OWNER, str(a["id"]), HealthStatus.UNHEALTHY, None)
+    service.report_health(OWNER, b.instance.id, HealthStatus.HEALTHY, {"conns": 3})
+    service.report_health(OWNER, a.instance.id, HealthStatus.UNHEALTHY, None)
     _matches(schemas.ConfigOut, views.config_view(config))
     for row in service.list_instances(OWNER, "p").items:
         _matches(schemas.InstanceOut, views.instance_view(row))

@@ -1,6 +1,8 @@
 """Request bodies at run time: validated by pydantic-core validators built from the schemas that
-`api/requests.py` compiles at build time (`requests.schema.json`), one per body on first use, and
-shaped into the arguments of the service's calls."""
+`contract/request_bodies.py` declares with pydantic and compiles at build time (`body_schemas.json`),
+one validator per body on first use; and shaped into the arguments of the service's calls. The layer
+ships pydantic-core only: pydantic's import, its model classes and the first schema build would cost
+a body handler ~120 ms of cold start."""
 
 from __future__ import annotations
 
@@ -11,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
-from ..observability import get_logger
 from .errors import validation_details
 
-logger = get_logger(__name__)
-COMPILED = Path(__file__).with_name("requests.schema.json")
+COMPILED = Path(__file__).with_name("body_schemas.json")
 
 
 @cache
@@ -25,33 +25,72 @@ def _schemas() -> dict[str, Any]:
     return schemas
 
 
+COMPILED_WITH = "pydanticCoreVersion"
+
+
+_EXTENSION = "pydantic_core._pydantic_core"
+
+
+@cache
+def _core() -> Any:
+    """pydantic-core's compiled extension, without the package's `__init__`: that one imports its
+    typing declarations (`core_schema`, `typing_extensions`), ~80 M instructions of a cold start that
+    validating never uses. Registered under its own name, so a later `import pydantic_core` (tests,
+    tools) finds it and does not load it twice."""
+    import sys
+
+    loaded = sys.modules.get(_EXTENSION)
+    if loaded is not None:
+        return loaded
+    import importlib.machinery
+    import importlib.util
+    from pathlib import Path
+
+    package = importlib.util.find_spec("pydantic_core")  # finds, does not run, the package
+    folders = package.submodule_search_locations if package else None
+    for folder in folders or ():
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = Path(folder) / f"_pydantic_core{suffix}"
+            spec = importlib.util.spec_from_file_location(_EXTENSION, path) if path.exists() else None
+            if spec is not None and spec.loader is not None:
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[_EXTENSION] = module
+                spec.loader.exec_module(module)
+                return module
+    import pydantic_core  # an unusual installation: the ordinary way
+
+    return pydantic_core
+
+
 @cache
 def _validator(body: str) -> Any:
-    import pydantic_core
-
+    core = _core()
     schemas = _schemas()
-    if schemas.get("pydanticCoreVersion") == pydantic_core.__version__:
-        return pydantic_core.SchemaValidator(schemas[body])
-    # A layer whose pydantic-core is not the one the file was compiled for: build the schema from the
-    # declarations instead (pydantic's price at cold start, but never a schema the library misreads).
-    from .requests import core_schema
-
-    logger.warning("compiled request schemas do not match pydantic-core", extra={"body": body})
-    return pydantic_core.SchemaValidator(core_schema(body))
+    if schemas.get(COMPILED_WITH) != core.__version__:
+        # The layer's build pins the pydantic-core the file names (shared/requirements.txt, held to it
+        # by a test): another one could read a schema differently. Refuse rather than guess.
+        raise RuntimeError(
+            f"body_schemas.json was compiled for pydantic-core {schemas.get(COMPILED_WITH)},"
+            f" this is {core.__version__}: rebuild the layer"
+        )
+    return core.SchemaValidator(schemas[body])
 
 
 def _timeout_below_interval(value: dict[str, Any]) -> None:
+    """The rule across two fields, when a request gives both (the service checks it again on the
+    configuration that results, stored fields included)."""
+    from ..domain.models import TIMEOUT_RULE, timeout_fits
+
     config = value.get("config") or {}
     interval, timeout = (
         config.get("health_check_interval_seconds"),
         config.get("health_check_timeout_seconds"),
     )
-    if interval is not None and timeout is not None and timeout >= interval > 1:
-        message = "healthCheckTimeoutSeconds must be less than healthCheckIntervalSeconds"
+    if interval is not None and timeout is not None and not timeout_fits(interval, timeout):
         raise InvalidInput(
             "request body is invalid",
             details=[
-                {"field": "config.healthCheckTimeoutSeconds", "message": message, "type": "value_error"}
+                {"field": "config.healthCheckTimeoutSeconds", "message": TIMEOUT_RULE, "type": "value_error"}
             ],
         )
 
@@ -79,11 +118,10 @@ def _nul_fields(value: Any, path: str = "") -> list[str]:
 
 def validate_body(body: str, data: bytes) -> Any:
     """The validated body (snake_case keys, defaults filled in), or InvalidInput with every problem."""
-    from pydantic_core import ValidationError
-
+    validator = _validator(body)
     try:
-        value = _validator(body).validate_json(data)
-    except ValidationError as exc:
+        value = validator.validate_json(data)
+    except _core().ValidationError as exc:
         raise InvalidInput(
             "request body is invalid", details=validation_details(exc.errors(include_url=False))
         ) from None

@@ -2,7 +2,7 @@
 
 It follows the shape of powertools' APIGatewayHttpResolver (decorated routes, typed bodies, errors
 mapped in one place) at a fraction of its import cost: an API handler's cold start is mostly imports.
-Routes carry their OpenAPI metadata, so `api.openapi` generates the document from them.
+Routes carry their OpenAPI metadata, so `contract/openapi.py` generates the document from them.
 """
 
 from __future__ import annotations
@@ -86,10 +86,10 @@ class Route(NamedTuple):
     summary: str
     # The path as a regular expression with a named group per {parameter}.
     pattern: re.Pattern[str]
-    # Name of the request body in api/requests.py (validated by api/bodies.py).
+    # Name of the request body in contract/request_bodies.py (validated by api/bodies.py).
     body: str | None = None
     query: dict[str, QueryInt | QueryCursor] | None = None
-    # Name of the documented response schema in api/schemas.py; "Name[]" for a list.
+    # Name of the documented response schema in contract/response_bodies.py; "Name[]" for a list.
     response: str | None = None
     status: int = 200
     admin: bool = False

@@ -1,15 +1,15 @@
-"""Rows -> camelCase JSON, without pydantic on the hot path (its first model build costs ~50 ms of
-cold start). The shapes are documented by `schemas.py`; a test holds each view to its schema."""
+"""Typed values -> camelCase JSON, without pydantic on the hot path (its first model build costs
+~50 ms of cold start). The documented shapes are `contract/response_bodies.py`'s; a test holds each
+view to its schema."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..store.rows import CONFIG_COLUMNS
-
 if TYPE_CHECKING:
     from ..domain.decisions import Decision
+    from ..store.rows import EventRow, Listed, StoredConfig, StoredRedundancy
 
 View = dict[str, Any]
 
@@ -23,74 +23,74 @@ def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def _id(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def config_view(row: dict[str, Any]) -> View:
-    view: View = {"proxyId": row["proxy_id"]}
-    view.update({_camel(c): row[c] for c in CONFIG_COLUMNS})
-    view["createdAt"] = _time(row["created_at"])
-    view["updatedAt"] = _time(row["updated_at"])
+def config_view(stored: StoredConfig) -> View:
+    view: View = {"proxyId": stored.proxy_id}
+    view.update(
+        (_camel(name), getattr(value, "value", value)) for name, value in stored.config._asdict().items()
+    )
+    view["createdAt"] = _time(stored.created_at)
+    view["updatedAt"] = _time(stored.updated_at)
     return view
 
 
-def instance_view(row: dict[str, Any]) -> View:
+def instance_view(listed: Listed) -> View:
+    i = listed.instance
     return {
-        "id": str(row["id"]),
-        "proxyId": row["proxy_id"],
-        "instanceName": row["instance_name"],
-        "instanceType": row["instance_type"],
-        "priority": row["priority"],
-        "weight": row["weight"],
-        "healthCheckUrl": row["health_check_url"],
-        "healthStatus": row["health_status"],
-        "consecutiveFailures": row["consecutive_failures"],
-        "consecutiveSuccesses": row["consecutive_successes"],
-        "lastHealthCheck": _time(row["last_health_check"]),
-        "lastStatusChange": _time(row["last_status_change"]),
-        "lastLatencyMs": row.get("last_latency_ms"),
-        "connectionCount": row["connection_count"],
-        "isActive": bool(row["is_active"]),
-        "isFlapping": row["is_flapping"],
-        "recoveryAttempts": row["recovery_attempts"],
-        "needsAttention": row["needs_attention"],
-        "createdAt": _time(row["created_at"]),
-        "updatedAt": _time(row["updated_at"]),
+        "id": i.id,
+        "proxyId": i.proxy_id,
+        "instanceName": i.name,
+        "instanceType": i.instance_type,
+        "priority": i.priority,
+        "weight": i.weight,
+        "healthCheckUrl": i.health_check_url,
+        "healthStatus": i.health_status.value,
+        "consecutiveFailures": i.consecutive_failures,
+        "consecutiveSuccesses": i.consecutive_successes,
+        "lastHealthCheck": _time(i.last_health_check),
+        "lastStatusChange": _time(i.last_status_change),
+        "lastLatencyMs": i.last_latency_ms,
+        "connectionCount": i.connection_count,
+        "isActive": listed.is_active,
+        "isFlapping": i.is_flapping,
+        "recoveryAttempts": i.recovery_attempts,
+        "needsAttention": i.needs_attention,
+        "createdAt": _time(i.created_at),
+        "updatedAt": _time(i.updated_at),
     }
 
 
-def event_view(row: dict[str, Any]) -> View:
+def event_view(e: EventRow) -> View:
     return {
-        "id": str(row["id"]),
-        "proxyId": row["proxy_id"],
-        "eventType": row["event_type"],
-        "status": row["status"],
-        "sourceInstanceId": _id(row["source_instance_id"]),
-        "targetInstanceId": _id(row["target_instance_id"]),
-        "reason": row["reason"],
-        "actor": row["actor"],
-        "errorMessage": row["error_message"],
-        "durationMs": row["duration_ms"],
-        "startedAt": _time(row["started_at"]),
-        "completedAt": _time(row["completed_at"]),
+        "id": e.id,
+        "proxyId": e.proxy_id,
+        "eventType": e.event_type,
+        "status": e.status,
+        "sourceInstanceId": e.source_instance_id,
+        "targetInstanceId": e.target_instance_id,
+        "reason": e.reason,
+        "actor": e.actor,
+        "errorMessage": e.error_message,
+        "durationMs": e.duration_ms,
+        "startedAt": _time(e.started_at),
+        "completedAt": _time(e.completed_at),
     }
 
 
-def redundancy_view(row: dict[str, Any]) -> View:
+def redundancy_view(stored: StoredRedundancy) -> View:
+    r = stored.redundancy
     return {
-        "proxyId": row["proxy_id"],
-        "totalInstances": row["total_instances"],
-        "healthyInstances": row["healthy_instances"],
-        "unhealthyInstances": row["unhealthy_instances"],
-        "activeInstanceId": _id(row["active_instance_id"]),
-        "backupInstanceIds": [str(i) for i in row["backup_instance_ids"] or ()],
-        "redundancyLevel": row["redundancy_level"],
-        "isDegraded": row["is_degraded"],
-        "degradedReasons": list(row["degraded_reasons"] or ()),
-        "lastFailoverAt": _time(row["last_failover_at"]),
-        "lastFailoverReason": row["last_failover_reason"],
-        "updatedAt": _time(row["updated_at"]),
+        "proxyId": stored.proxy_id,
+        "totalInstances": r.total_instances,
+        "healthyInstances": r.healthy_instances,
+        "unhealthyInstances": r.unhealthy_instances,
+        "activeInstanceId": r.active_instance_id,
+        "backupInstanceIds": list(r.backup_instance_ids),
+        "redundancyLevel": r.redundancy_level,
+        "isDegraded": r.is_degraded,
+        "degradedReasons": list(r.degraded_reasons),
+        "lastFailoverAt": _time(stored.last_failover_at),
+        "lastFailoverReason": stored.last_failover_reason,
+        "updatedAt": _time(stored.updated_at),
     }
 
 

@@ -1,18 +1,27 @@
-"""Failover decisions: evaluate, manual switches, and the reconcile step run after every health change.
-
-`reconcile` is the one engine used by the API (health reports), the scheduled sweep and manual switches:
-given a proxy's instances after their latest checks it decides failover, failback, recovery notices,
-the redundancy posture and the notifications to send.
-"""
+"""Failover decisions, pure: evaluate (should the proxy fail over?), the checks of an operator's
+switch, and `reconcile`, which takes a proxy's instances as they are now and decides failover,
+failback, the recovery cycle, the redundancy posture and what to tell subscribers. The engine
+(`engine.py`) runs it for every change and writes what it decides."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from enum import StrEnum
+from typing import NamedTuple
 
 from ..errors import InvalidFailoverTarget, SourceNotActive, TargetNotHealthy
-from .models import EventType, FailoverConfig, HealthStatus, Instance, Redundancy, Strategy, Transition
+from .models import (
+    EventType,
+    FailoverConfig,
+    HealthStatus,
+    Instance,
+    Redundancy,
+    Strategy,
+    Switch,
+    Transition,
+)
+from .notices import Notice, NoticeType, Severity, posture_notices, switch_notice, transition_notices
 from .redundancy import assess
 from .strategies import choose_target, eligible, in_list_order
 
@@ -26,25 +35,18 @@ class Decision(NamedTuple):
     strategy: Strategy | None = None
 
 
-class Switch(NamedTuple):
-    event_type: EventType
-    source_instance_id: str | None
-    target_instance_id: str
-    reason: str
+class RecoveryAction(StrEnum):
+    """What a plan does to an instance's recovery cycle in the ledger."""
 
-
-class Notice(NamedTuple):
-    """A notification to publish; `details` go into the SNS message next to id/type/proxyId/..."""
-
-    type: str
-    severity: str
-    details: dict[str, Any]
+    OPEN = "open"
+    COMPLETE = "complete"
+    FAIL = "fail"
 
 
 class RecoveryStep(NamedTuple):
     """Ledger work for an instance's recovery cycle: open it, or close it as completed/failed."""
 
-    action: str  # "open" | "complete" | "fail"
+    action: RecoveryAction
     instance_id: str
     reason: str
 
@@ -132,32 +134,6 @@ def _failback_target(
     return None
 
 
-def _transition_notices(
-    proxy_active: str | None, by_id: dict[str, Instance], transitions: Sequence[Transition]
-) -> list[Notice]:
-    notices = []
-    for t in transitions:
-        instance = by_id.get(t.instance_id)
-        if instance is None:
-            continue
-        base = {
-            "instanceId": t.instance_id,
-            "instanceName": instance.name,
-            "previousStatus": t.previous.value,
-        }
-        if t.started_flapping:
-            notices.append(Notice("instance_flapping", "warning", base))
-            continue
-        if instance.is_flapping:
-            continue  # damped: one notice when flapping starts, none while it lasts
-        if t.current is HealthStatus.UNHEALTHY:
-            severity = "critical" if t.instance_id == proxy_active else "warning"
-            notices.append(Notice("instance_unhealthy", severity, base))
-        elif t.current is HealthStatus.HEALTHY and t.previous is HealthStatus.UNHEALTHY:
-            notices.append(Notice("instance_healthy", "info", base))
-    return notices
-
-
 # Doubling stops here: up to 1,000 attempts are allowed, and 2**999 seconds is no date at all.
 MAX_RECOVERY_BACKOFF_SECONDS = 24 * 3600
 
@@ -180,7 +156,7 @@ def _recovery(
     for instance in instances:
         in_cycle = instance.recovery_attempts > 0 or instance.needs_attention
         if instance.health_status is HealthStatus.HEALTHY and in_cycle:
-            steps.append(RecoveryStep("complete", instance.id, "instance healthy again"))
+            steps.append(RecoveryStep(RecoveryAction.COMPLETE, instance.id, "instance healthy again"))
             instance = instance._replace(recovery_attempts=0, next_recovery_at=None, needs_attention=False)
         elif (
             instance.health_status is HealthStatus.UNHEALTHY
@@ -196,19 +172,27 @@ def _recovery(
                     recovery_attempts=attempt, next_recovery_at=now + timedelta(seconds=backoff)
                 )
                 if attempt == 1:
-                    steps.append(RecoveryStep("open", instance.id, "instance unhealthy: recovery requested"))
+                    steps.append(
+                        RecoveryStep(
+                            RecoveryAction.OPEN, instance.id, "instance unhealthy: recovery requested"
+                        )
+                    )
                 notices.append(
                     Notice(
-                        "recovery_needed",
-                        "warning",
+                        NoticeType.RECOVERY_NEEDED,
+                        Severity.WARNING,
                         {**details, "attempt": attempt, "maxAttempts": config.max_recovery_attempts},
                     )
                 )
             else:
                 instance = instance._replace(needs_attention=True, next_recovery_at=None)
                 reason = f"no recovery after {config.max_recovery_attempts} attempts"
-                steps.append(RecoveryStep("fail", instance.id, reason))
-                notices.append(Notice("manual_attention_required", "critical", {**details, "reason": reason}))
+                steps.append(RecoveryStep(RecoveryAction.FAIL, instance.id, reason))
+                notices.append(
+                    Notice(
+                        NoticeType.MANUAL_ATTENTION_REQUIRED, Severity.CRITICAL, {**details, "reason": reason}
+                    )
+                )
         updated.append(instance)
     return updated, steps, notices
 
@@ -223,14 +207,18 @@ def reconcile(
     now: datetime,
     jitter: Callable[[], float] = lambda: 1.0,
     allow_automatic: bool = True,
+    requested: Switch | None = None,
 ) -> Plan:
-    """Everything that follows from the proxy's current instance states."""
+    """Everything that follows from the proxy's current instance states. `requested` is an operator's
+    switch, already checked (`check_manual_switch`): it happens instead of any automatic one."""
     current = list(instances)
     by_id = _by_id(current)
-    notices = _transition_notices(active_id, by_id, transitions)
-    switch: Switch | None = None
+    notices = transition_notices(active_id, by_id, transitions)
+    switch = requested
 
-    if current and active_id not in by_id:
+    if requested is not None:
+        allow_automatic = False
+    elif current and active_id not in by_id:
         # Never zero active: adopt the best eligible instance, else the first in list order.
         ordered = in_list_order(current)
         chosen = next((i for i in ordered if eligible(i)), ordered[0])
@@ -268,33 +256,3 @@ def reconcile(
     redundancy = assess(current, active_id, config.failover_strategy)
     notices.extend(posture_notices(previous, redundancy))
     return Plan(current, active_id, redundancy, switch, steps, notices)
-
-
-def switch_notice(switch: Switch, by_id: dict[str, Instance]) -> Notice:
-    kind, severity = {
-        EventType.FAILOVER: ("failover", "critical"),
-        EventType.FAILBACK: ("failback", "info"),
-        EventType.MANUAL: ("manual_failover", "warning"),
-        EventType.RECOVERY: ("recovery", "info"),
-    }[switch.event_type]
-    source = by_id.get(switch.source_instance_id or "")
-    target = by_id.get(switch.target_instance_id)
-    return Notice(
-        kind,
-        severity,
-        {
-            "sourceInstanceId": switch.source_instance_id,
-            "sourceInstanceName": source.name if source else None,
-            "targetInstanceId": switch.target_instance_id,
-            "targetInstanceName": target.name if target else None,
-            "reason": switch.reason,
-        },
-    )
-
-
-def posture_notices(previous: Redundancy | None, current: Redundancy) -> list[Notice]:
-    if previous is None or previous.is_degraded == current.is_degraded:
-        return []
-    if current.is_degraded:
-        return [Notice("proxy_degraded", "critical", {"reasons": list(current.degraded_reasons)})]
-    return [Notice("proxy_restored", "info", {"previousReasons": list(previous.degraded_reasons)})]

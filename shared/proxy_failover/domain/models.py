@@ -41,8 +41,19 @@ class EventStatus(StrEnum):
 SYSTEM_ACTOR = "system"
 
 
+def timeout_fits(interval_seconds: int, timeout_seconds: int) -> bool:
+    """A check must end before the next is due; a 1 s interval may have a 1 s timeout (the probe then
+    stops at 90% of the interval). The migration's CHECK `timeout_below_interval` says the same (a
+    test holds them together)."""
+    return timeout_seconds < interval_seconds or interval_seconds == timeout_seconds == 1
+
+
+TIMEOUT_RULE = "healthCheckTimeoutSeconds must be less than healthCheckIntervalSeconds (or both 1)"
+
+
 class FailoverConfig(NamedTuple):
-    """Per-proxy settings. Defaults are the contract's; the last three are ours (documented in README)."""
+    """Per-proxy settings. Defaults are the contract's; the last three are ours (documented in README).
+    The store's SQL reads these defaults from here for proxies without a stored config."""
 
     failover_strategy: Strategy = Strategy.PRIORITY
     health_check_interval_seconds: int = 30
@@ -70,6 +81,8 @@ class Instance(NamedTuple):
     weight: int = 100
     created_at: datetime | None = None
     health_check_url: str | None = None
+    instance_type: str = "standard"
+    updated_at: datetime | None = None
     health_status: HealthStatus = HealthStatus.UNKNOWN
     consecutive_failures: int = 0
     consecutive_successes: int = 0
@@ -98,6 +111,15 @@ class Transition(NamedTuple):
     current: HealthStatus
     at: datetime
     started_flapping: bool = False
+
+
+class Switch(NamedTuple):
+    """A change of the active instance, and why."""
+
+    event_type: EventType
+    source_instance_id: str | None
+    target_instance_id: str
+    reason: str
 
 
 class Redundancy(NamedTuple):

@@ -1,45 +1,20 @@
-"""Writing reconcile plans: a handful of batched statements for any number of proxies."""
+"""Writing what the engine decided, for any number of proxies, in one statement.
+
+Each part of the statement reads its own recordset (an empty one changes nothing), and data-modifying
+WITH parts always run to completion. The parts touch different rows, so none needs to see another's
+effect (they share one snapshot). One round trip, and with `commit=True` the transaction's COMMIT
+travels with it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..domain.models import EventStatus, Instance
+from ..domain.models import EventStatus, FailoverConfig, Instance
 from .db import Connection
-from .rows import instance_state, recordset
-
-
-class EventRow(NamedTuple):
-    id: str
-    proxy_id: str
-    event_type: str
-    status: str
-    source_instance_id: str | None
-    target_instance_id: str | None
-    reason: str
-    actor: str
-    started_at: datetime
-    completed_at: datetime | None = None
-    duration_ms: int | None = None
-    error_message: str | None = None
-
-    def as_row(self) -> dict[str, Any]:
-        """The event as the ledger's SELECT returns it."""
-        return {
-            "id": self.id,
-            "proxy_id": self.proxy_id,
-            "event_type": self.event_type,
-            "status": self.status,
-            "source_instance_id": self.source_instance_id,
-            "target_instance_id": self.target_instance_id,
-            "reason": self.reason,
-            "actor": self.actor,
-            "error_message": self.error_message,
-            "duration_ms": self.duration_ms,
-            "started_at": self.started_at,
-            "completed_at": self.completed_at,
-        }
+from .metrics import METRICS_INSERT
+from .rows import CONFIG_COLUMNS, EventRow, instance_state, new_instance_row, recordset
 
 
 class OutboxRow(NamedTuple):
@@ -52,21 +27,29 @@ class OutboxRow(NamedTuple):
 
 
 class ProxyWrite(NamedTuple):
-    """Everything one proxy's plan changes, ready for the batched statements below."""
+    """Everything one proxy's plan changes, ready for the statement below."""
 
     proxy_id: str
     instances: list[Instance]  # changed instances only
+    added: list[Instance]  # registered in this transaction
     active_instance_id: str | None
     active_changed: bool
     redundancy: dict[str, Any] | None
     recovery_closures: list[dict[str, Any]]
+    config: FailoverConfig | None = None  # the whole configuration, when it changed
+    metrics: list[dict[str, Any]] | None = None
 
 
-# Everything a batch of plans changes, in one statement: each part reads its own recordset (empty
-# recordsets change nothing), and data-modifying WITH parts always run to completion. The parts touch
-# different rows, so none needs to see another's effect (they share one snapshot). One round trip
-# instead of six matters on every write request and every sweep batch.
-_WRITE = """
+_CONFIG_TYPES = {
+    "failover_strategy": "text",
+    "load_balancing_algorithm": "text",
+    "enable_auto_failover": "boolean",
+    "enable_auto_recovery": "boolean",
+    "enable_load_balancing": "boolean",
+}
+_CONFIG_RECORD = ", ".join(f"{c} {_CONFIG_TYPES.get(c, 'integer')}" for c in CONFIG_COLUMNS)
+
+_WRITE = f"""
 WITH instances AS (
     UPDATE proxy_instances i SET
         health_status = r.health_status,
@@ -81,17 +64,38 @@ WITH instances AS (
         recovery_attempts = r.recovery_attempts,
         next_recovery_at = r.next_recovery_at,
         needs_attention = r.needs_attention,
-        updated_at = now()
+        updated_at = CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:instances AS jsonb)) AS r(
           id uuid, health_status text, consecutive_failures integer, consecutive_successes integer,
           last_health_check timestamptz, last_status_change timestamptz, last_latency_ms float8,
           connection_count integer, status_changes timestamptz[], is_flapping boolean,
           recovery_attempts integer, next_recovery_at timestamptz, needs_attention boolean)
      WHERE i.id = r.id
-), active AS (
-    UPDATE proxies p SET active_instance_id = r.active_instance_id, updated_at = now()
-      FROM jsonb_to_recordset(CAST(:active AS jsonb)) AS r(proxy_id text, active_instance_id uuid)
+), added AS (
+    INSERT INTO proxy_instances (id, proxy_id, instance_name, instance_type, priority, weight,
+                                 health_check_url, health_status, created_at, updated_at)
+    SELECT r.id, r.proxy_id, r.instance_name, r.instance_type, r.priority, r.weight, r.health_check_url,
+           r.health_status, r.created_at, r.created_at
+      FROM jsonb_to_recordset(CAST(:added AS jsonb)) AS r(
+          id uuid, proxy_id text, instance_name text, instance_type text, priority integer, weight integer,
+          health_check_url text, health_status text, created_at timestamptz)
+), proxies AS (
+    -- a new active instance; a shorter check interval takes effect at once
+    UPDATE proxies p SET
+        active_instance_id = CASE WHEN r.set_active THEN r.active_instance_id ELSE p.active_instance_id END,
+        next_check_at = CASE WHEN r.interval IS NULL THEN p.next_check_at
+            ELSE LEAST(p.next_check_at, CAST(:now AS timestamptz) + make_interval(secs => r.interval)) END,
+        updated_at = CAST(:now AS timestamptz)
+      FROM jsonb_to_recordset(CAST(:proxies AS jsonb)) AS r(
+          proxy_id text, set_active boolean, active_instance_id uuid, interval integer)
      WHERE p.proxy_id = r.proxy_id
+), config AS (
+    INSERT INTO proxy_failover_configurations AS s (proxy_id, {", ".join(CONFIG_COLUMNS)}, created_at, updated_at)
+    SELECT r.proxy_id, {", ".join(f"r.{c}" for c in CONFIG_COLUMNS)}, CAST(:now AS timestamptz),
+           CAST(:now AS timestamptz)
+      FROM jsonb_to_recordset(CAST(:config AS jsonb)) AS r(proxy_id text, {_CONFIG_RECORD})
+    ON CONFLICT (proxy_id) DO UPDATE SET
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in CONFIG_COLUMNS)}, updated_at = EXCLUDED.updated_at
 ), events AS (
     INSERT INTO proxy_failover_events (id, proxy_id, event_type, status, source_instance_id,
                                        target_instance_id, reason, actor, started_at, completed_at, duration_ms)
@@ -115,7 +119,7 @@ WITH instances AS (
             degraded_reasons, last_failover_at, last_failover_reason, updated_at)
     SELECT r.proxy_id, r.total_instances, r.healthy_instances, r.unhealthy_instances, r.active_instance_id,
            r.backup_instance_ids, r.redundancy_level, r.is_degraded, r.degraded_reasons,
-           r.last_failover_at, r.last_failover_reason, now()
+           r.last_failover_at, r.last_failover_reason, CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:redundancy AS jsonb)) AS r(
           proxy_id text, total_instances integer, healthy_instances integer, unhealthy_instances integer,
           active_instance_id uuid, backup_instance_ids uuid[], redundancy_level text, is_degraded boolean,
@@ -127,14 +131,14 @@ WITH instances AS (
         is_degraded = EXCLUDED.is_degraded, degraded_reasons = EXCLUDED.degraded_reasons,
         last_failover_at = COALESCE(EXCLUDED.last_failover_at, s.last_failover_at),
         last_failover_reason = COALESCE(EXCLUDED.last_failover_reason, s.last_failover_reason),
-        updated_at = now()
+        updated_at = EXCLUDED.updated_at
 ), outbox AS (
     INSERT INTO notification_outbox (id, type, proxy_id, user_id, severity, message, next_attempt_at)
     SELECT r.id, r.type, r.proxy_id, r.user_id, r.severity, r.message,
            now() + make_interval(secs => CAST(:grace AS float8))
       FROM jsonb_to_recordset(CAST(:outbox AS jsonb)) AS r(
           id uuid, type text, proxy_id text, user_id text, severity text, message jsonb)
-)
+), metrics AS ({METRICS_INSERT})
 SELECT 1
 """
 
@@ -145,44 +149,46 @@ def write(
     events: list[EventRow],
     outbox: list[OutboxRow],
     *,
+    now: datetime,
     outbox_grace_seconds: float,
+    commit: bool = False,
 ) -> None:
-    """Persist plans for many proxies: one statement, whatever their number (none when nothing changed)."""
+    """Persist plans for many proxies: one statement, whatever their number (none when nothing changed,
+    and then a pending COMMIT goes on its own)."""
     parts = {
         "instances": [instance_state(i) for w in writes for i in w.instances],
-        "active": [
-            {"proxy_id": w.proxy_id, "active_instance_id": w.active_instance_id}
+        "added": [new_instance_row(i) for w in writes for i in w.added],
+        "proxies": [
+            {
+                "proxy_id": w.proxy_id,
+                "set_active": w.active_changed,
+                "active_instance_id": w.active_instance_id,
+                "interval": None if w.config is None else w.config.health_check_interval_seconds,
+            }
             for w in writes
-            if w.active_changed
+            if w.active_changed or w.config is not None
         ],
+        "config": [{"proxy_id": w.proxy_id, **w.config._asdict()} for w in writes if w.config is not None],
         "events": [_event_dict(e) for e in events],
         "closures": [c for w in writes for c in w.recovery_closures],
         "redundancy": [w.redundancy for w in writes if w.redundancy is not None],
-        "outbox": [_outbox_dict(o) for o in outbox],
+        "outbox": [o._asdict() for o in outbox],
+        "metrics": [m for w in writes for m in w.metrics or ()],
     }
     if any(parts.values()):
         con.run(
             _WRITE,
+            commit=commit,
             **{name: recordset(rows) for name, rows in parts.items()},
+            now=now,
             grace=float(outbox_grace_seconds),
         )
 
 
 def _event_dict(e: EventRow) -> dict[str, Any]:
-    row = e.as_row()
+    row = e._asdict()
     del row["error_message"]  # never set at creation
     return row
-
-
-def _outbox_dict(o: OutboxRow) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "type": o.type,
-        "proxy_id": o.proxy_id,
-        "user_id": o.user_id,
-        "severity": o.severity,
-        "message": o.message,
-    }
 
 
 def recovery_closure(

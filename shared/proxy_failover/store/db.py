@@ -1,185 +1,42 @@
-"""pg8000 connection factory, transactions, and translation of driver errors into the layer's own.
+"""Running statements: a connection with prepared statements and a round-trip counter, transactions,
+and the process's connection (per thread), replaced when broken.
 
-One connection per process, created on first use and reused across warm Lambda invocations; a
-connection that broke is dropped and replaced. Statements are prepared once per connection and then
-executed with a single network round trip (pg8000's unnamed execution costs three).
+One connection per process, created on first use and reused across warm Lambda invocations. A
+statement is prepared once per connection and then executed in one network round trip (pg8000's
+unnamed execution costs three). A transaction's BEGIN travels with its first statement and its
+COMMIT with its last (`run(..., commit=True)`), so a write of three statements costs three round
+trips, not five: PostgreSQL's protocol allows messages to be sent ahead of the answers.
+
+pg8000 offers neither that nor a test for a connection the server closed, so both use its internals
+(the protocol-message writers, the socket, the transaction status); pyproject.toml bounds pg8000 to
+the minor version they are tested with.
 """
 
 from __future__ import annotations
 
 import select
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
-from urllib.parse import parse_qs, unquote, urlparse
+from typing import Any, TypeVar
 
-from ..errors import ConstraintViolation, DatabaseError, DatabaseUnavailable
+from ..errors import DatabaseError, DatabaseUnavailable
 from ..observability import get_logger
 from ..settings import Settings, get_settings
+from .connect import ConnectParams, open_connection, params_from_settings
+from .driver_errors import RETRYABLE, sqlstate, translate
 
 logger = get_logger(__name__)
 T = TypeVar("T")
-
-# SQLSTATE classes that mean "the server or the link is gone": retry later, nothing was committed.
-_UNAVAILABLE_PREFIXES = ("08", "57P", "53")
-_RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock: the unit of work is run again
-
-
-class ConnectParams(NamedTuple):
-    user: str
-    database: str
-    host: str | None = None
-    port: int = 5432
-    password: str | None = None
-    unix_sock: str | None = None
-    # libpq's sslmode values. "prefer" is not the default here: it costs every connection a TLS
-    # context (the system CA store, ~50 ms) even against servers that then refuse TLS.
-    ssl_mode: str = "disable"
-    ssl_root_cert: str | None = None
-
-
-SSL_MODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
-
-
-def params_from_url(url: str) -> ConnectParams:
-    """`postgresql://user:password@host:port/db`, or `?host=/socket/dir` for a Unix socket."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"postgres", "postgresql"}:
-        raise ValueError("DATABASE_URL must start with postgresql://")
-    query = parse_qs(parsed.query)
-    socket_dir = query.get("host", [None])[0]
-    port = parsed.port or 5432
-    return ConnectParams(
-        user=unquote(parsed.username or "postgres"),
-        password=unquote(parsed.password) if parsed.password else None,
-        database=(parsed.path or "/postgres").lstrip("/") or "postgres",
-        host=None if socket_dir else (parsed.hostname or "127.0.0.1"),
-        port=port,
-        unix_sock=f"{socket_dir}/.s.PGSQL.{port}" if socket_dir else None,
-        ssl_mode=_ssl_mode(query.get("sslmode", ["disable"])[0]),
-    )
-
-
-def _ssl_mode(mode: str) -> str:
-    if mode not in SSL_MODES:
-        raise ValueError(f"sslmode must be one of {', '.join(SSL_MODES)}")
-    return mode
-
-
-def ssl_context_for(mode: str, root_cert: str | None = None) -> Any:
-    """pg8000's `ssl_context` for an sslmode: False = plain, None = TLS when offered, or a context.
-
-    Only the verifying modes load certificates: the given bundle, else the system store (~50 ms)."""
-    if mode == "disable":
-        return False
-    if mode == "prefer":
-        return None
-    import ssl  # only TLS connections (Aurora) pay for it
-
-    if mode == "require":  # encrypted, server not verified (libpq's meaning)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    context = ssl.create_default_context(cafile=root_cert)
-    context.check_hostname = mode == "verify-full"
-    return context
-
-
-def _secret_password(secret_arn: str) -> str:
-    import json
-
-    import boto3  # only Aurora deployments read a secret
-
-    secret = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)
-    return str(json.loads(secret["SecretString"])["password"])
-
-
-def params_from_settings(settings: Settings) -> ConnectParams:
-    if settings.database_url:
-        return params_from_url(settings.database_url)
-    if not settings.db_host:
-        raise DatabaseUnavailable("no database configured: set DATABASE_URL or DB_HOST")
-    return ConnectParams(
-        user=settings.db_user,
-        database=settings.db_name,
-        host=settings.db_host,
-        port=settings.db_port,
-        password=_secret_password(settings.db_secret_arn) if settings.db_secret_arn else None,
-        ssl_mode=_ssl_mode(settings.db_sslmode),
-        ssl_root_cert=settings.db_sslrootcert,
-    )
-
-
-TIMESTAMPTZ, TIMESTAMPTZ_ARRAY = 1184, 1185
-
-
-def timestamptz_in(text: str) -> Any:
-    """PostgreSQL's timestamptz text ('2026-11-27 12:00:00.5+00') as an aware datetime.
-
-    pg8000 parses it with strptime, whose first use costs a cold start ~37 M instructions (~3% of the
-    bare import) and every value ~10x more than fromisoformat."""
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:  # infinity, years past 9999, BC: pg8000's own handling
-        from pg8000.converters import timestamptz_in as driver_timestamptz_in
-
-        return driver_timestamptz_in(text)
-
-
-def timestamptz_array_in(text: str) -> list[Any]:
-    """'{"2026-11-27 12:00:00+00",...}': a timestamp holds no comma, brace or quote to escape."""
-    inner = text[1:-1]
-    if not inner:
-        return []
-    return [None if item == "NULL" else timestamptz_in(item.strip('"')) for item in inner.split(",")]
-
-
-def translate(exc: Exception) -> Exception:
-    """The layer's exception for a driver error (callers `raise translate(e) from e`)."""
-    import pg8000.exceptions as pgx
-
-    if isinstance(exc, pgx.DatabaseError) and exc.args and isinstance(exc.args[0], dict):
-        fields: dict[str, str] = exc.args[0]
-        code = fields.get("C", "")
-        said = f"{code}: {fields.get('M', 'database error')}"
-        if code.startswith("23"):
-            constraint = fields.get("n")
-            return ConstraintViolation(
-                f"refused by the data constraint {constraint}"
-                if constraint
-                else "refused by a data constraint",
-                constraint=constraint,
-                sqlstate=code,
-                internal=said,
-            )
-        if code.startswith(_UNAVAILABLE_PREFIXES):
-            return DatabaseUnavailable("database unavailable", internal=said)
-        if code.startswith("22"):  # data exceptions: a value out of range, a byte PostgreSQL refuses
-            return ConstraintViolation(
-                "a value is outside what the database accepts", constraint=None, sqlstate=code, internal=said
-            )
-        return DatabaseError("database error", internal=said)
-    if isinstance(exc, pgx.InterfaceError | OSError | socket.timeout):  # ssl.SSLError is an OSError
-        return DatabaseUnavailable("database unavailable", internal=f"{type(exc).__name__}: {exc}")
-    return exc
-
-
-def sqlstate(exc: BaseException) -> str:
-    args = getattr(exc, "args", ())
-    if args and isinstance(args[0], dict):
-        return str(args[0].get("C", ""))
-    return ""
+_IDLE = b"I"  # pg8000's record of the server's ReadyForQuery status: no transaction open
 
 
 class Connection:
-    """A pg8000 connection with a prepared-statement cache and a round-trip counter."""
+    """A pg8000 connection with a prepared-statement cache, a round-trip counter and transactions
+    whose BEGIN and COMMIT ride with their first and last statements."""
 
-    __slots__ = ("broken", "in_transaction", "last_used", "prepared", "raw", "round_trips", "statements")
+    __slots__ = ("begin_pending", "broken", "last_used", "prepared", "raw", "round_trips", "statements")
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
@@ -187,24 +44,28 @@ class Connection:
         self.round_trips = 0
         self.statements = 0
         self.last_used = time.monotonic()
-        self.in_transaction = False
+        self.begin_pending = False
         self.broken = False
 
-    def run(self, sql: str, **params: Any) -> list[list[Any]]:
-        """Execute one statement and return its rows. Parameters are `:name` placeholders."""
+    @property
+    def in_transaction(self) -> bool:
+        return self.begin_pending or self.raw._transaction_status != _IDLE
+
+    def run(self, sql: str, *, commit: bool = False, **params: Any) -> list[list[Any]]:
+        """Execute one statement and return its rows. Parameters are `:name` placeholders. Inside a
+        transaction, the first statement also begins it; `commit=True` also commits it (after an
+        error, the transaction is rolled back instead)."""
         self.statements += 1
         try:
             if not params:
-                self.round_trips += 1
-                rows = self.raw.run(sql)
+                if self.begin_pending:
+                    self.begin_pending = False
+                    self._simple("BEGIN")
+                rows = self._simple(sql)
+                if commit:
+                    self._simple("COMMIT")
             else:
-                prepared = self.prepared.get(sql)
-                if prepared is None:
-                    self.round_trips += 1
-                    prepared = self.raw.prepare(sql)
-                    self.prepared[sql] = prepared
-                self.round_trips += 1
-                rows = prepared.run(**params)
+                rows = self._prepared(sql, params, commit)
         except Exception as exc:
             translated = translate(exc)
             if isinstance(translated, DatabaseUnavailable):
@@ -213,6 +74,30 @@ class Connection:
         finally:
             self.last_used = time.monotonic()
         return rows if rows is not None else []
+
+    def run_script(self, sql: str) -> None:
+        """A whole file of statements without parameters (a migration), in one round trip; inside a
+        transaction, its BEGIN goes first in the same message."""
+        if self.begin_pending:
+            self.begin_pending = False
+            sql = "BEGIN;\n" + sql
+        self.run(sql)
+
+    def _simple(self, sql: str) -> Any:
+        self.round_trips += 1
+        return self.raw.run(sql)
+
+    def _prepared(self, sql: str, params: dict[str, Any], commit: bool) -> Any:
+        prepared = self.prepared.get(sql)
+        if prepared is None:
+            self.round_trips += 1
+            prepared = self.raw.prepare(sql)
+            self.prepared[sql] = prepared
+        begin, self.begin_pending = self.begin_pending, False
+        self.round_trips += 1
+        if not begin and not commit:
+            return prepared.run(**params)
+        return _pipelined(self.raw, prepared, params, begin=begin, commit=commit)
 
     def columns(self, sql: str) -> list[str]:
         prepared = self.prepared.get(sql)
@@ -250,6 +135,38 @@ class Connection:
             pass
 
 
+def _pipelined(raw: Any, prepared: Any, params: dict[str, Any], *, begin: bool, commit: bool) -> Any:
+    """BEGIN, the prepared statement and COMMIT sent together, then their answers read in order: one
+    round trip. The first error is raised; after a failed statement PostgreSQL answers COMMIT by
+    rolling back, so nothing is left half done."""
+    from pg8000.converters import make_params
+    from pg8000.core import SYNC_MSG, Context, _flush, _write
+
+    if begin:
+        raw.send_QUERY("BEGIN")
+    raw.send_BIND(prepared.name_bin, make_params(raw.py_types, prepared.make_vals(params)))
+    raw.send_EXECUTE()
+    _write(raw._sock, SYNC_MSG)
+    if commit:
+        raw.send_QUERY("COMMIT")
+    _flush(raw._sock)
+    first: Exception | None = None
+    contexts = [Context("BEGIN")] if begin else []
+    result = Context(columns=prepared.cols, input_funcs=prepared.input_funcs, statement=prepared.statement)
+    contexts.append(result)
+    if commit:
+        contexts.append(Context("COMMIT"))
+    for context in contexts:
+        try:
+            raw.handle_messages(context)
+        except Exception as exc:
+            first = first or exc
+    prepared._context = result  # what pg8000's `columns` reads
+    if first is not None:
+        raise first
+    return result.rows
+
+
 class Database:
     """The process-wide connection (per thread), opened lazily and replaced when broken.
 
@@ -268,6 +185,13 @@ class Database:
         self._idle: list[Connection] = []
         self._idle_lock = threading.Lock()
 
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Database:
+        """A database at `postgresql://user:password@host:port/db` (tests, tools, the local stack)."""
+        from .connect import params_from_url
+
+        return cls(params_from_url(url), **options)
+
     @property
     def settings(self) -> Settings:
         return self._settings or get_settings()
@@ -277,29 +201,6 @@ class Database:
         if self._params is None:
             self._params = params_from_settings(self.settings)
         return self._params
-
-    def _open(self) -> Connection:
-        import pg8000.native
-
-        p = self.params
-        ssl_context = ssl_context_for(p.ssl_mode, p.ssl_root_cert)
-        try:
-            raw = pg8000.native.Connection(
-                p.user,
-                host=p.host or "localhost",
-                database=p.database,
-                port=p.port,
-                password=p.password,
-                unix_sock=p.unix_sock,
-                ssl_context=ssl_context,
-                timeout=self.settings.db_connect_timeout_seconds,
-                application_name="proxy-failover",
-            )
-        except Exception as exc:
-            raise translate(exc) from exc
-        raw.register_in_adapter(TIMESTAMPTZ, timestamptz_in)
-        raw.register_in_adapter(TIMESTAMPTZ_ARRAY, timestamptz_array_in)
-        return Connection(raw)
 
     def connection(self) -> Connection:
         con: Connection | None = getattr(self._local, "con", None)
@@ -313,7 +214,7 @@ class Database:
                 con.close()
                 con = None
         if con is None:
-            con = self._open()
+            con = Connection(open_connection(self.params, self.settings))
             self._local.con = con
         return con
 
@@ -351,22 +252,24 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """BEGIN ... COMMIT; ROLLBACK on any error. The connection is dropped if the link broke."""
+        """A transaction: BEGIN goes with its first statement, COMMIT with the statement run with
+        `commit=True` (else a COMMIT of its own at the end); ROLLBACK on any error. A connection whose
+        link broke is dropped."""
         con = self.connection()
-        con.run("BEGIN")
-        con.in_transaction = True
+        con.begin_pending = True
         try:
             yield con
-            con.run("COMMIT")
+            if con.in_transaction and not con.begin_pending:
+                con.run("COMMIT")
         except BaseException:
-            if not con.broken:
+            if not con.broken and con.in_transaction and not con.begin_pending:
                 try:
                     con.run("ROLLBACK")
                 except DatabaseUnavailable:
                     pass
             raise
         finally:
-            con.in_transaction = False
+            con.begin_pending = False
             if con.broken:
                 self.discard()
 
@@ -377,7 +280,7 @@ class Database:
                 with self.transaction() as con:
                     return work(con)
             except DatabaseError as exc:
-                if attempt < attempts and sqlstate(exc.__cause__ or exc) in _RETRYABLE:
+                if attempt < attempts and sqlstate(exc.__cause__ or exc) in RETRYABLE:
                     logger.warning("transaction retried", extra={"attempt": attempt})
                     continue
                 raise
@@ -385,11 +288,7 @@ class Database:
 
     def autocommit(self) -> Connection:
         """The connection for single statements that commit on their own."""
-        con = self.connection()
-        if con.broken:
-            self.discard()
-            con = self.connection()
-        return con
+        return self.connection()
 
 
 _default: Database | None = None

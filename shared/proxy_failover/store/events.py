@@ -1,17 +1,15 @@
-"""The failover event ledger."""
+"""The failover event ledger: pages of it, and the completion of an event."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..domain.models import EventStatus
+from ..errors import EventAlreadyCompleted, EventNotFound
 from ..identity import Principal
 from ..paging import Page, invalid_cursor, key_id, key_time
 from .db import Connection
-
-EVENT_COLUMNS = (
-    "e.id, e.proxy_id, e.event_type, e.status, e.source_instance_id, e.target_instance_id, e.reason, e.actor,"
-    " e.error_message, e.duration_ms, e.started_at, e.completed_at"
-)
+from .rows import EVENT_COLUMNS, EventRow, event_from_row
 
 _LIST = f"""
 SELECT p.proxy_id AS visible_proxy, ev.*
@@ -30,7 +28,7 @@ SELECT p.proxy_id AS visible_proxy, ev.*
 
 def list_events(
     con: Connection, proxy_id: str, principal: Principal, limit: int, after: list[Any] | None = None
-) -> Page[dict[str, Any]] | None:
+) -> Page[EventRow] | None:
     """A page, newest first, after the key (started_at, id) of a previous page's last event; None
     when the proxy is not visible to the principal."""
     if after is not None and len(after) != 2:
@@ -46,35 +44,44 @@ def list_events(
     )
     if not rows:
         return None
-    found = [r for r in rows if r["id"] is not None]
+    found = [event_from_row(r) for r in rows if r["id"] is not None]
     if len(found) <= limit:
         return Page(found)
     last = found[limit - 1]
-    return Page(found[:limit], (last["started_at"].isoformat(), str(last["id"])))
+    return Page(found[:limit], (last.started_at.isoformat(), last.id))
 
 
-_LOCK_EVENT = f"""
-SELECT {EVENT_COLUMNS} FROM proxy_failover_events e JOIN proxies p ON p.proxy_id = e.proxy_id
- WHERE e.id = CAST(:id AS uuid) AND (CAST(:admin AS boolean) OR p.owner_id = :user)
- FOR UPDATE OF e
-"""
-
+# One statement when the event is open; a second one only to tell "not found" from "already done".
 _COMPLETE = f"""
 UPDATE proxy_failover_events e SET status = :status, error_message = :error, completed_at = now(),
        duration_ms = COALESCE(CAST(:duration AS integer),
                               GREATEST(0, (extract(epoch FROM (now() - e.started_at)) * 1000)::integer))
- WHERE e.id = CAST(:id AS uuid)
+  FROM proxies p
+ WHERE e.id = CAST(:id AS uuid) AND p.proxy_id = e.proxy_id AND e.status = 'in_progress'
+   AND (CAST(:admin AS boolean) OR p.owner_id = :user)
 RETURNING {EVENT_COLUMNS}
+"""
+_STATUS = """
+SELECT e.status FROM proxy_failover_events e JOIN proxies p ON p.proxy_id = e.proxy_id
+ WHERE e.id = CAST(:id AS uuid) AND (CAST(:admin AS boolean) OR p.owner_id = :user)
 """
 
 
-def lock_event(con: Connection, event_id: str, principal: Principal) -> dict[str, Any] | None:
-    return con.one(_LOCK_EVENT, id=event_id, admin=principal.is_admin, user=principal.user_id)
-
-
 def complete_event(
-    con: Connection, event_id: str, status: str, error: str | None, duration_ms: int | None
-) -> dict[str, Any]:
-    row = con.one(_COMPLETE, id=event_id, status=status, error=error, duration=duration_ms)
-    assert row is not None
-    return row
+    con: Connection,
+    event_id: str,
+    principal: Principal,
+    status: EventStatus,
+    error: str | None,
+    duration_ms: int | None,
+) -> EventRow:
+    admin, user = principal.is_admin, principal.user_id
+    row = con.one(
+        _COMPLETE, id=event_id, status=status.value, error=error, duration=duration_ms, admin=admin, user=user
+    )
+    if row is not None:
+        return event_from_row(row)
+    found = con.run(_STATUS, id=event_id, admin=admin, user=user)
+    if not found:
+        raise EventNotFound(f"failover event {event_id} not found")
+    raise EventAlreadyCompleted(f"failover event {event_id} is already {found[0][0]}")

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MigrationError
-from ..observability import get_logger
+from ..observability import apply_log_level, get_logger
+from ..settings import get_settings
 from .db import Database, get_database
 
 logger = get_logger(__name__)
@@ -82,7 +83,7 @@ def migrate(database: Database | None = None, directory: Path | None = None) -> 
             if file.name in applied:
                 continue
             with db.transaction() as tx:
-                tx.raw.run(file.sql)  # a whole file: simple protocol, many statements
+                tx.run_script(file.sql)
                 tx.run(
                     "INSERT INTO schema_migrations (name, checksum) VALUES (:name, :checksum)",
                     name=file.name,
@@ -98,6 +99,7 @@ def migrate(database: Database | None = None, directory: Path | None = None) -> 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Deploy-time entry: invoked directly, or as the CloudFormation custom resource of the stack."""
+    apply_log_level(get_settings().effective_log_level)
     if "RequestType" not in event:
         return {"applied": migrate()}
     status, reason, applied = "SUCCESS", "ok", []

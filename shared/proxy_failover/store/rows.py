@@ -1,10 +1,11 @@
-"""Mapping between database rows and domain values."""
+"""Typed rows: what the store returns (domain values, or the stored records below), and the mapping
+between them and PostgreSQL's columns. Nothing outside the store reads a row by column name."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..domain.models import (
     FailoverConfig,
@@ -15,24 +16,19 @@ from ..domain.models import (
     Strategy,
 )
 
-CONFIG_COLUMNS = (
-    "failover_strategy",
-    "health_check_interval_seconds",
-    "health_check_timeout_seconds",
-    "unhealthy_threshold",
-    "healthy_threshold",
-    "max_recovery_attempts",
-    "recovery_backoff_seconds",
-    "enable_auto_failover",
-    "enable_auto_recovery",
-    "enable_load_balancing",
-    "load_balancing_algorithm",
-    "failback_hold_down_seconds",
-    "flap_threshold",
-    "flap_window_seconds",
-)
+CONFIG_COLUMNS = FailoverConfig._fields
 # Selected with a `cfg_` prefix next to proxy columns; NULL when the proxy has no stored config.
 CONFIG_SELECT = ", ".join(f"c.{name} AS cfg_{name}" for name in CONFIG_COLUMNS)
+_DEFAULTS = FailoverConfig()
+
+
+def config_or_default(column: str, alias: str = "c") -> str:
+    """`COALESCE(c.column, <default>)`: a proxy without a stored config behaves as if it had the
+    defaults, and the defaults in SQL are FailoverConfig's own (a test ties the migration's too)."""
+    default = getattr(_DEFAULTS, column)
+    literal = f"'{default.value}'" if hasattr(default, "value") else str(default).lower()
+    return f"COALESCE({alias}.{column}, {literal})"
+
 
 INSTANCE_COLUMNS = (
     "id, proxy_id, instance_name, instance_type, priority, weight, health_check_url, health_status,"
@@ -40,6 +36,77 @@ INSTANCE_COLUMNS = (
     " connection_count, status_changes, is_flapping, recovery_attempts, next_recovery_at, needs_attention,"
     " created_at, updated_at"
 )
+INSTANCE_NAMES = tuple(c.strip() for c in INSTANCE_COLUMNS.split(","))
+
+
+# The records below are slotted classes rather than NamedTuples: every read handler imports them, and
+# building a NamedTuple class costs a cold start ~2-3 M instructions (its __new__ is compiled from
+# source); a plain class costs almost nothing.
+
+
+class StoredConfig:
+    __slots__ = ("config", "created_at", "proxy_id", "updated_at")
+
+    def __init__(
+        self, proxy_id: str, config: FailoverConfig, created_at: datetime, updated_at: datetime
+    ) -> None:
+        self.proxy_id, self.config, self.created_at, self.updated_at = (
+            proxy_id,
+            config,
+            created_at,
+            updated_at,
+        )
+
+
+class StoredRedundancy:
+    __slots__ = ("last_failover_at", "last_failover_reason", "proxy_id", "redundancy", "updated_at")
+
+    def __init__(
+        self,
+        proxy_id: str,
+        redundancy: Redundancy,
+        last_failover_at: datetime | None,
+        last_failover_reason: str | None,
+        updated_at: datetime,
+    ) -> None:
+        self.proxy_id, self.redundancy, self.updated_at = proxy_id, redundancy, updated_at
+        self.last_failover_at, self.last_failover_reason = last_failover_at, last_failover_reason
+
+
+class EventRow(NamedTuple):
+    """A ledger event, as written and as read."""
+
+    id: str
+    proxy_id: str
+    event_type: str
+    status: str
+    source_instance_id: str | None
+    target_instance_id: str | None
+    reason: str
+    actor: str
+    started_at: datetime
+    completed_at: datetime | None = None
+    duration_ms: int | None = None
+    error_message: str | None = None
+
+
+EVENT_COLUMNS = ", ".join(f"e.{name}" for name in EventRow._fields)
+
+
+def event_from_row(row: dict[str, Any]) -> EventRow:
+    values = {name: row[name] for name in EventRow._fields}
+    for name in ("id", "source_instance_id", "target_instance_id"):
+        values[name] = _str(values[name])
+    return EventRow(**values)
+
+
+class Listed:
+    """An instance as the API lists it: with whether it is the proxy's active one."""
+
+    __slots__ = ("instance", "is_active")
+
+    def __init__(self, instance: Instance, is_active: bool) -> None:
+        self.instance, self.is_active = instance, is_active
 
 
 def config_from_row(row: dict[str, Any], prefix: str = "cfg_") -> FailoverConfig:
@@ -51,27 +118,32 @@ def config_from_row(row: dict[str, Any], prefix: str = "cfg_") -> FailoverConfig
     return FailoverConfig(**values)
 
 
-def instance_from_row(row: dict[str, Any]) -> Instance:
+def instance_from_row(row: dict[str, Any], prefix: str = "") -> Instance:
+    def col(name: str) -> Any:
+        return row[prefix + name]
+
     return Instance(
-        id=str(row["id"]),
-        proxy_id=row["proxy_id"],
-        name=row["instance_name"],
-        priority=row["priority"],
-        weight=row["weight"],
-        created_at=row["created_at"],
-        health_check_url=row["health_check_url"],
-        health_status=HealthStatus(row["health_status"]),
-        consecutive_failures=row["consecutive_failures"],
-        consecutive_successes=row["consecutive_successes"],
-        last_health_check=row["last_health_check"],
-        last_status_change=row["last_status_change"],
-        connection_count=row["connection_count"],
-        last_latency_ms=row["last_latency_ms"],
-        status_changes=tuple(row["status_changes"] or ()),
-        is_flapping=row["is_flapping"],
-        recovery_attempts=row["recovery_attempts"],
-        next_recovery_at=row["next_recovery_at"],
-        needs_attention=row["needs_attention"],
+        id=str(col("id")),
+        proxy_id=col("proxy_id"),
+        name=col("instance_name"),
+        priority=col("priority"),
+        weight=col("weight"),
+        created_at=col("created_at"),
+        health_check_url=col("health_check_url"),
+        instance_type=col("instance_type"),
+        updated_at=col("updated_at"),
+        health_status=HealthStatus(col("health_status")),
+        consecutive_failures=col("consecutive_failures"),
+        consecutive_successes=col("consecutive_successes"),
+        last_health_check=col("last_health_check"),
+        last_status_change=col("last_status_change"),
+        connection_count=col("connection_count"),
+        last_latency_ms=col("last_latency_ms"),
+        status_changes=tuple(col("status_changes") or ()),
+        is_flapping=col("is_flapping"),
+        recovery_attempts=col("recovery_attempts"),
+        next_recovery_at=col("next_recovery_at"),
+        needs_attention=col("needs_attention"),
     )
 
 
@@ -127,4 +199,18 @@ def instance_state(instance: Instance) -> dict[str, Any]:
         "recovery_attempts": instance.recovery_attempts,
         "next_recovery_at": _iso(instance.next_recovery_at),
         "needs_attention": instance.needs_attention,
+    }
+
+
+def new_instance_row(instance: Instance) -> dict[str, Any]:
+    """Every column of an instance registered in this transaction."""
+    return {
+        **instance_state(instance),
+        "proxy_id": instance.proxy_id,
+        "instance_name": instance.name,
+        "instance_type": instance.instance_type,
+        "priority": instance.priority,
+        "weight": instance.weight,
+        "health_check_url": instance.health_check_url,
+        "created_at": _iso(instance.created_at),
     }

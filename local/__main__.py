@@ -1,4 +1,4 @@
-"""`python -m proxy_failover.local` (make run)."""
+"""`python -m local` (make run)."""
 
 import sys
 

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[3]
-DEV_SECRET = "local-development-secret-change-me-0123456789"  # noqa: S105 - local stack only, printed
+from .tokens import DEV_SECRET, dev_tokens
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -118,7 +119,8 @@ class Scheduler(threading.Thread):
             self.stopping.wait(max(0.0, next_tick - time.monotonic()))
 
     def _invoke(self, event: dict[str, Any]) -> None:
-        from ..store.db import get_database
+        from proxy_failover.store.db import get_database
+
         from .apigw import LambdaContext
 
         try:
@@ -272,10 +274,10 @@ class Stack:
             self._closers.append(lambda: embedded_pg.stop(handle))
         os.environ["DATABASE_URL"] = database_url
 
-        from ..settings import reset_settings
+        from proxy_failover.settings import reset_settings
 
         reset_settings()
-        from ..store.migrate import migrate
+        from proxy_failover.store.migrate import migrate
 
         applied = migrate()
         say(f"database ready ({'applied ' + ', '.join(applied) if applied else 'schema up to date'})")
@@ -287,7 +289,7 @@ class Stack:
 
         template = load_template(ROOT / "template.yaml")
         gateway = Gateway(routes_from_template(ROOT, template))
-        from ..store.db import get_database
+        from proxy_failover.store.db import get_database
 
         server = _http_server(gateway, config.port, get_database())
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -377,7 +379,7 @@ class Stack:
                 closer()
             except Exception as exc:  # keep closing the rest
                 say(f"while stopping: {type(exc).__name__}: {exc}")
-        from ..store.db import get_database
+        from proxy_failover.store.db import get_database
 
         get_database().close_pool()
 
@@ -394,8 +396,6 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         stack.start()
-        from .tokens import dev_tokens
-
         user, admin = dev_tokens()
         say(f"JWT_SECRET={os.environ['JWT_SECRET']}")
         say(f"user token:  {user}")

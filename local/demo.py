@@ -106,7 +106,7 @@ def main() -> int:
     step("starting the local stack (make run) in the background")
     log = (workdir / "stack.log").open("w")
     stack = subprocess.Popen(
-        [sys.executable, "-m", "proxy_failover.local"],
+        [sys.executable, "-m", "local"],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -201,7 +201,7 @@ def _up(url: str) -> bool:
 
 
 def _stack_secret() -> str:
-    from .stack import DEV_SECRET
+    from .tokens import DEV_SECRET
 
     return DEV_SECRET
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from ..api.auth import verify_token
-from ..errors import Unauthenticated
-from ..settings import get_settings
+from proxy_failover.api.auth import verify_token
+from proxy_failover.errors import Unauthenticated
+from proxy_failover.settings import get_settings
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

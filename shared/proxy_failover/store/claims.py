@@ -3,12 +3,27 @@ split the work and no instance is checked twice in one interval."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
 from .db import Connection
+from .rows import config_or_default
 
+
+class Claim(NamedTuple):
+    proxy_id: str
+    # never longer than 90% of the interval, so a check ends before the next is due
+    timeout_seconds: float
+
+
+class Target(NamedTuple):
+    instance_id: str
+    proxy_id: str
+    url: str
+
+
+_INTERVAL = config_or_default("health_check_interval_seconds")
 # Fixed cadence: the next check is one interval after the previous due time, unless we fell behind.
-_CLAIM = """
+_CLAIM = f"""
 WITH due AS (
     SELECT proxy_id FROM proxies
      WHERE next_check_at <= now()
@@ -17,15 +32,13 @@ WITH due AS (
      FOR UPDATE SKIP LOCKED
 )
 UPDATE proxies p SET next_check_at = CASE
-        WHEN p.next_check_at + make_interval(secs => COALESCE(c.health_check_interval_seconds, 30)) > now()
-        THEN p.next_check_at + make_interval(secs => COALESCE(c.health_check_interval_seconds, 30))
-        ELSE now() + make_interval(secs => COALESCE(c.health_check_interval_seconds, 30)) END
+        WHEN p.next_check_at + make_interval(secs => {_INTERVAL}) > now()
+        THEN p.next_check_at + make_interval(secs => {_INTERVAL})
+        ELSE now() + make_interval(secs => {_INTERVAL}) END
   FROM due LEFT JOIN proxy_failover_configurations c ON c.proxy_id = due.proxy_id
  WHERE p.proxy_id = due.proxy_id
 RETURNING p.proxy_id,
-          -- never longer than 90% of the interval, so a check ends before the next is due
-          LEAST(COALESCE(c.health_check_timeout_seconds, 5)::float8,
-                0.9 * COALESCE(c.health_check_interval_seconds, 30)) AS timeout_seconds
+          LEAST({config_or_default("health_check_timeout_seconds")}::float8, 0.9 * {_INTERVAL}) AS timeout_seconds
 """
 
 _TARGETS = """
@@ -34,12 +47,12 @@ SELECT id, proxy_id, health_check_url FROM proxy_instances
 """
 
 
-def claim_due(con: Connection, limit: int) -> list[dict[str, Any]]:
-    return con.rows_as_dicts(_CLAIM, limit=limit)
+def claim_due(con: Connection, limit: int) -> list[Claim]:
+    return [Claim(str(proxy_id), float(timeout)) for proxy_id, timeout in con.run(_CLAIM, limit=limit)]
 
 
-def probe_targets(con: Connection, proxy_ids: list[str]) -> list[dict[str, Any]]:
-    return con.rows_as_dicts(_TARGETS, ids=proxy_ids)
+def probe_targets(con: Connection, proxy_ids: list[str]) -> list[Target]:
+    return [Target(str(i), str(p), str(url)) for i, p, url in con.run(_TARGETS, ids=proxy_ids)]
 
 
 def seconds_until_next_due(con: Connection) -> float | None:
@@ -51,7 +64,7 @@ def seconds_until_next_due(con: Connection) -> float | None:
 def shortest_interval(con: Connection) -> float | None:
     """The shortest check interval of any proxy (the default's for a proxy without a config)."""
     rows = con.run(
-        "SELECT min(COALESCE(c.health_check_interval_seconds, 30))::float8 FROM proxies p"
+        f"SELECT min({_INTERVAL})::float8 FROM proxies p"
         " LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id"
     )
     value = rows[0][0] if rows else None

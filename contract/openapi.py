@@ -1,8 +1,10 @@
-"""Generates the OpenAPI 3.1 document from the routes of every function in `functions/`.
+"""Generates what the API's declarations imply: the OpenAPI 3.1 document (from the routes of every
+function in `functions/`), the request-body schemas the layer validates with
+(`shared/proxy_failover/api/body_schemas.json`), and the README's table of error codes.
 
-`python -m proxy_failover.api.openapi --write docs/openapi.json` regenerates the committed document, the
-copy the openapi function serves and the compiled request-body schemas (`api/requests.schema.json`);
-`--check` fails when any of them is stale.
+`python -m contract.openapi --write docs/openapi.json` (`make openapi`) writes them all, and the copy
+of the document the openapi function serves; `--check` (`make lint`) fails when any is stale.
+A build-time tool: it imports pydantic, which the Lambda layer does not ship.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from proxy_failover.api.bodies import COMPILED
+from proxy_failover.api.router import Api, QueryCursor, Route
+from proxy_failover.ids import PROXY_ID_PATTERN
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from ..ids import PROXY_ID_PATTERN
-from . import requests, schemas
-from .bodies import COMPILED
-from .errors import ERROR_TABLE
-from .router import Api, QueryCursor, Route
+from . import request_bodies, response_bodies
+from .errors import catalogue
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 SERVED_COPY = ROOT / "functions" / "openapi" / "openapi.json"
+README = ROOT / "README.md"
+TABLE_START, TABLE_END = "<!-- error-table:start -->", "<!-- error-table:end -->"
 REASONS = {
     400: "Invalid input",
     401: "Missing, malformed, expired or badly signed token",
@@ -54,7 +58,7 @@ def _model_of(name: str | None) -> tuple[type[BaseModel] | None, bool]:
     if name is None:
         return None, False
     many = name.endswith("[]")
-    model = getattr(schemas, name.removesuffix("[]"))
+    model = getattr(response_bodies, name.removesuffix("[]"))
     assert isinstance(model, type) and issubclass(model, BaseModel), name
     return model, many
 
@@ -68,7 +72,7 @@ def _error_schema() -> dict[str, Any]:
                 "type": "object",
                 "required": ["code", "message", "statusCode"],
                 "properties": {
-                    "code": {"type": "string", "enum": [code for code, _, _ in ERROR_TABLE]},
+                    "code": {"type": "string", "enum": [entry.code for entry in catalogue()]},
                     "message": {"type": "string"},
                     "statusCode": {"type": "integer"},
                     "details": {
@@ -99,7 +103,7 @@ def _parameter(name: str) -> dict[str, Any]:
 def build(routes: list[Route]) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Any]] = []
     for route in routes:
-        assert route.body is None or route.body in requests.BODIES, route.body
+        assert route.body is None or route.body in request_bodies.BODIES, route.body
         model, _ = _model_of(route.response)
         if model is not None:
             models.append((model, "serialization"))
@@ -107,7 +111,7 @@ def build(routes: list[Route]) -> dict[str, Any]:
         list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}", by_alias=True
     )
     schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
-    schemas.update(requests.json_schemas("#/components/schemas/{model}"))
+    schemas.update(request_bodies.json_schemas("#/components/schemas/{model}"))
     schemas["Error"] = _error_schema()
     paths: dict[str, Any] = {}
     for route in routes:
@@ -186,7 +190,7 @@ def build(routes: list[Route]) -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Failover settings, instances, health, failover and redundancy of streaming proxies. "
             "Errors use the envelope `{error: {code, message, statusCode, details?}}`; codes:\n\n"
-            + "\n".join(f"- `{code}` ({status}): {meaning}" for code, status, meaning in ERROR_TABLE),
+            + "\n".join(f"- `{code}` ({status}): {meaning}" for code, status, meaning in catalogue()),
         },
         "paths": paths,
         "components": {
@@ -200,14 +204,33 @@ def render() -> str:
     return json.dumps(build(load_routes()), indent=2, sort_keys=False) + "\n"
 
 
+def error_table() -> str:
+    rows = [f"| `{e.code}` | {e.status} | {e.meaning} |" for e in catalogue()]
+    return "\n".join(["| code | status | meaning |", "|---|---|---|", *rows])
+
+
+def readme_with_error_table(readme: str) -> str:
+    """The README with the table between its markers regenerated from the errors' classes."""
+    head, start, rest = readme.partition(TABLE_START)
+    _, end, tail = rest.partition(TABLE_END)
+    if not start or not end:
+        raise SystemExit(f"README.md lacks the {TABLE_START} ... {TABLE_END} markers")
+    return f"{head}{TABLE_START}\n{error_table()}\n{TABLE_END}{tail}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", type=Path)
     group.add_argument("--check", type=Path)
     args = parser.parse_args(argv)
-    document, compiled = render(), requests.compile_schemas()
-    wanted = {args.write or args.check: document, SERVED_COPY: document, COMPILED: compiled}
+    document, compiled = render(), request_bodies.compile_schemas()
+    wanted = {
+        args.write or args.check: document,
+        SERVED_COPY: document,
+        COMPILED: compiled,
+        README: readme_with_error_table(README.read_text(encoding="utf-8")),
+    }
     if args.write:
         for path, text in wanted.items():
             path.write_text(text, encoding="utf-8")

@@ -1,11 +1,12 @@
 """Request bodies: camelCase on the wire, strict JSON types, unknown fields refused.
 
 Declared here with pydantic, compiled at build time: `compile_schemas()` turns each body into a
-pydantic-core schema, committed as `requests.schema.json` (`make openapi` writes it, `make lint` checks
-it is fresh). At run time `api/bodies.py` builds pydantic-core validators from that file, so a
-handler never imports pydantic itself: its import, the model classes and the first schema build cost a
-body handler ~120 ms of cold start, pydantic-core's validator ~1 ms. Only the OpenAPI generator and
-the tests import this module.
+pydantic-core schema, committed as `shared/proxy_failover/api/body_schemas.json` (`make openapi`
+writes it, `make lint` checks it is fresh). At run time the layer's `api/bodies.py` builds
+pydantic-core validators from that file, so a handler never imports pydantic: its import, the model
+classes and the first schema build cost a body handler ~120 ms of cold start, pydantic-core's
+validator ~1 ms. The build-time half of the layer's body validation: the OpenAPI generator, the tests
+and the handlers' type checks import it; the layer does not ship it.
 
 Bodies are TypedDicts: validated input arrives as a dict with snake_case keys (the types below).
 Fields with a default are always present after validation.
@@ -18,12 +19,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, NotRequired
 from uuid import UUID
 
+from proxy_failover.api.bodies import COMPILED_WITH
+from proxy_failover.domain.models import HealthStatus, LoadBalancingAlgorithm, Strategy
+from proxy_failover.ids import PROXY_ID_PATTERN
 from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, with_config
 from pydantic.alias_generators import to_camel
 from typing_extensions import TypedDict
-
-from ..domain.models import HealthStatus, LoadBalancingAlgorithm, Strategy
-from ..ids import PROXY_ID_PATTERN
 
 
 def _title(name: str, _: Any) -> str:
@@ -145,8 +146,6 @@ class RedundancyUpdate(TypedDict, total=False):
     is_degraded: bool | None
     last_failover_at: Timestamp | None
 
-
-COMPILED_WITH = "pydanticCoreVersion"
 
 BODIES: dict[str, Any] = {
     body.__name__: body

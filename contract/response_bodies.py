@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from proxy_failover.domain.models import HealthStatus, LoadBalancingAlgorithm, Strategy
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
-
-from ..domain.models import HealthStatus, LoadBalancingAlgorithm, Strategy
 
 
 class Out(BaseModel):

@@ -6,14 +6,16 @@ import os
 import sys
 import time
 
+# The local stack's JWT secret when JWT_SECRET is unset (printed at start; never deployed).
+DEV_SECRET = "local-development-secret-change-me-0123456789"  # noqa: S105
+
 
 def make_token(subject: str, *, admin: bool = False, hours: float = 12.0) -> str:
     import jwt
-
-    from ..settings import get_settings
+    from proxy_failover.settings import get_settings
 
     settings = get_settings()
-    secret = settings.jwt_secret or os.environ.get("JWT_SECRET") or _dev_secret()
+    secret = settings.jwt_secret or os.environ.get("JWT_SECRET") or DEV_SECRET
     claims: dict[str, object] = {
         "sub": subject,
         "iat": int(time.time()),
@@ -26,12 +28,6 @@ def make_token(subject: str, *, admin: bool = False, hours: float = 12.0) -> str
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
     return jwt.encode(claims, secret, algorithm=settings.jwt_algorithm)
-
-
-def _dev_secret() -> str:
-    from .stack import DEV_SECRET
-
-    return DEV_SECRET
 
 
 def dev_tokens() -> tuple[str, str]:

@@ -48,9 +48,9 @@ def server_url(data_dir: Path) -> Iterator[str]:
 @contextmanager
 def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
     """A new, empty database on the server of `admin_url`; dropped (connections closed) afterwards."""
-    from ..store.db import Database, params_from_url
+    from proxy_failover.store.db import Database
 
-    admin = Database(params_from_url(admin_url))
+    admin = Database.from_url(admin_url)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin.connection().run(f'CREATE DATABASE "{name}"')
     base, _, query = admin_url.partition("?")

@@ -1,0 +1,106 @@
+"""What is worth telling subscribers about a plan: switches, instance state changes, posture changes.
+Pure: the engine turns these into outbox rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from .models import EventType, HealthStatus, Instance, Redundancy, Switch, Transition
+
+
+class NoticeType(StrEnum):
+    """The `type` of every notification (docs/notifications.md describes each)."""
+
+    FAILOVER = "failover"
+    FAILBACK = "failback"
+    MANUAL_FAILOVER = "manual_failover"
+    INSTANCE_UNHEALTHY = "instance_unhealthy"
+    INSTANCE_HEALTHY = "instance_healthy"
+    INSTANCE_FLAPPING = "instance_flapping"
+    PROXY_DEGRADED = "proxy_degraded"
+    PROXY_RESTORED = "proxy_restored"
+    RECOVERY_NEEDED = "recovery_needed"
+    MANUAL_ATTENTION_REQUIRED = "manual_attention_required"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Notice(NamedTuple):
+    """A notification to publish; `details` go into the SNS message next to id/type/proxyId/..."""
+
+    type: NoticeType
+    severity: Severity
+    details: dict[str, Any]
+
+
+# A switch's notification, by the kind of switch.
+SWITCH_NOTICES = {
+    EventType.FAILOVER: (NoticeType.FAILOVER, Severity.CRITICAL),
+    EventType.FAILBACK: (NoticeType.FAILBACK, Severity.INFO),
+    EventType.MANUAL: (NoticeType.MANUAL_FAILOVER, Severity.WARNING),
+}
+SWITCH_NOTICE_TYPES = frozenset(kind for kind, _ in SWITCH_NOTICES.values())
+
+
+def switch_notice(switch: Switch, by_id: dict[str, Instance]) -> Notice:
+    kind, severity = SWITCH_NOTICES[switch.event_type]
+    source = by_id.get(switch.source_instance_id or "")
+    target = by_id.get(switch.target_instance_id)
+    return Notice(
+        kind,
+        severity,
+        {
+            "sourceInstanceId": switch.source_instance_id,
+            "sourceInstanceName": source.name if source else None,
+            "targetInstanceId": switch.target_instance_id,
+            "targetInstanceName": target.name if target else None,
+            "reason": switch.reason,
+        },
+    )
+
+
+def transition_notices(
+    proxy_active: str | None, by_id: dict[str, Instance], transitions: Sequence[Transition]
+) -> list[Notice]:
+    """An instance turning unhealthy (critical when it carries the traffic) or healthy again; one
+    notice when it starts flapping and none while it flaps."""
+    notices = []
+    for t in transitions:
+        instance = by_id.get(t.instance_id)
+        if instance is None:
+            continue
+        base = {
+            "instanceId": t.instance_id,
+            "instanceName": instance.name,
+            "previousStatus": t.previous.value,
+        }
+        if t.started_flapping:
+            notices.append(Notice(NoticeType.INSTANCE_FLAPPING, Severity.WARNING, base))
+            continue
+        if instance.is_flapping:
+            continue
+        if t.current is HealthStatus.UNHEALTHY:
+            severity = Severity.CRITICAL if t.instance_id == proxy_active else Severity.WARNING
+            notices.append(Notice(NoticeType.INSTANCE_UNHEALTHY, severity, base))
+        elif t.current is HealthStatus.HEALTHY and t.previous is HealthStatus.UNHEALTHY:
+            notices.append(Notice(NoticeType.INSTANCE_HEALTHY, Severity.INFO, base))
+    return notices
+
+
+def posture_notices(previous: Redundancy | None, current: Redundancy) -> list[Notice]:
+    """Degraded and restored, on the transition only."""
+    if previous is None or previous.is_degraded == current.is_degraded:
+        return []
+    if current.is_degraded:
+        return [
+            Notice(NoticeType.PROXY_DEGRADED, Severity.CRITICAL, {"reasons": list(current.degraded_reasons)})
+        ]
+    return [
+        Notice(NoticeType.PROXY_RESTORED, Severity.INFO, {"previousReasons": list(previous.degraded_reasons)})
+    ]

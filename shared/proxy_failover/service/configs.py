@@ -1,0 +1,49 @@
+"""A proxy's failover configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigNotFound, InvalidInput
+from ..identity import Principal
+from ..store import proxies
+from ..store.rows import StoredConfig
+from .unit_of_work import UnitOfWork
+
+
+class ConfigUseCases(UnitOfWork):
+    def put_config(self, principal: Principal, proxy_id: str, provided: dict[str, Any]) -> StoredConfig:
+        """Create the configuration, or change only the fields given (the rest keep their values)."""
+        from ..domain.models import TIMEOUT_RULE, LoadBalancingAlgorithm, Strategy, timeout_fits
+        from ..engine import Step
+        from ..store.proxies import ProxyAggregate
+
+        typed = dict(provided)
+        if "failover_strategy" in typed:
+            typed["failover_strategy"] = Strategy(typed["failover_strategy"])
+        if "load_balancing_algorithm" in typed:
+            typed["load_balancing_algorithm"] = LoadBalancingAlgorithm(typed["load_balancing_algorithm"])
+
+        def step(aggregate: ProxyAggregate, now: Any) -> Step:
+            config = aggregate.config._replace(**typed)
+            if not timeout_fits(config.health_check_interval_seconds, config.health_check_timeout_seconds):
+                field = {
+                    "field": "config.healthCheckTimeoutSeconds",
+                    "message": TIMEOUT_RULE,
+                    "type": "value_error",
+                }
+                raise InvalidInput(TIMEOUT_RULE, details=[field])
+            return Step(allow_automatic=False, config=config)
+
+        (outcome,) = self.write(
+            lambda con: [proxies.ensure_proxy(con, proxy_id, principal)], step, actor=principal.user_id
+        )
+        created = outcome.aggregate.config_created_at or outcome.now
+        config = outcome.aggregate.config._replace(**typed)
+        return StoredConfig(proxy_id, config, created, outcome.now)
+
+    def get_config(self, principal: Principal, proxy_id: str) -> StoredConfig:
+        found = proxies.get_config(self.db.autocommit(), proxy_id, principal)
+        if found is None:
+            raise ConfigNotFound(f"no failover configuration for proxy {proxy_id}")
+        return found

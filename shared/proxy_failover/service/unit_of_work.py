@@ -1,0 +1,77 @@
+"""The unit of work every write goes through: lock, read, let the engine apply the writer's steps,
+write and commit, then publish. What the use cases share, and nothing else."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from ..clock import Clock, jitter_source, utcnow
+from ..settings import Settings, get_settings
+from ..store.db import Connection, Database, get_database
+
+if TYPE_CHECKING:
+    from ..engine import Batch, Outcome, StepFor
+    from ..store.changes import OutboxRow
+
+    Publish = Callable[[Sequence[OutboxRow]], object]
+
+# Reads import only what they use: the engine, the state machine, the probe policy and the publisher
+# are imported by the write paths, so a GET handler's cold start does not pay for them.
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        db: Database | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Clock = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self.clock = clock
+        self.jitter = jitter_source(rng)
+
+    @property
+    def db(self) -> Database:
+        return self._db or get_database()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings or get_settings()
+
+    def write(
+        self,
+        lock: Callable[[Connection], list[str]],
+        step_for: StepFor,
+        *,
+        actor: str,
+        publish: Publish | None = None,
+    ) -> list[Outcome]:
+        """Lock the proxies `lock` names (BEGIN travels with it), let the engine read them, apply the
+        steps and write everything with the COMMIT: three round trips. Then publish what was decided
+        (right away, or by `publish`: the sweep's publisher thread)."""
+        from .. import engine
+
+        def work(con: Connection) -> tuple[Batch, list[Outcome]]:
+            return engine.run(
+                con,
+                lock(con),
+                step_for,
+                clock=self.clock,
+                actor=actor,
+                jitter=self.jitter,
+                outbox_grace_seconds=self.settings.outbox_grace_seconds,
+            )
+
+        batch, outcomes = self.db.run_in_transaction(work)
+        if publish is not None:
+            publish(batch.outbox)
+        else:
+            from ..notify.relay import deliver_now
+
+            deliver_now(self.db, batch.outbox, self.settings)
+        return outcomes
