@@ -1,14 +1,33 @@
-# The developer's vocabulary. Every target sets itself up: a fresh clone needs only `make run` / `make test`.
-PYTHON ?= python3
+# The developer's vocabulary (`make help` lists it). Every target sets itself up: a fresh clone needs
+# only `make run` and `make test`.
+.DEFAULT_GOAL := help
+
+# Lambda's runtime is python3.12: development uses it when the machine has one (on PATH, or installed
+# by pyenv), else python3. The layer build needs it (its bytecode is compiled for 3.12).
+PYTHON312 := $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { command -v "$$p"; break; }; done)
+PYTHON ?= $(if $(PYTHON312),$(PYTHON312),python3)
+# The code keeps working on 3.11 too (the machine's default): `make test-py311` runs the pure tests there.
+PYTHON311 := $(shell for p in python3.11 $$HOME/.pyenv/versions/3.11*/bin/python3.11; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null && { command -v "$$p"; break; }; done)
+PYVERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 export SAM_CLI_TELEMETRY := 0
 VENV := .venv
+STAMP := $(VENV)/.installed-$(PYVERSION)
 PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 SAM := $(TOOLS)/bin/sam
+SOURCES := shared functions tests bench local contract
 
-.PHONY: chromium run test test-fast lint build bench fuzz demo token openapi clean
+.PHONY: help run demo token test test-unit test-integration test-e2e test-py311 fuzz lint format openapi build bench chromium clean
 
-$(VENV)/.installed: pyproject.toml
+help:                            ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# A venv made by another Python (3.11 before 3.12 was found, say) is made again.
+$(STAMP): pyproject.toml
+	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVERSION)" ]; then \
+		echo "rebuilding $(VENV) for Python $(PYVERSION)"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -20,46 +39,61 @@ $(TOOLS)/.installed:
 	$(TOOLS)/bin/pip install --quiet aws-sam-cli
 	touch $@
 
+run: $(STAMP)          ## the whole system locally: API on 127.0.0.1:PORT (3000), sweep, SNS, PostgreSQL
+	$(PY) -m local
+
+demo: $(STAMP)         ## a proxy with three instances: watch a failover and a failback
+	$(PY) -m local.demo
+
+token: $(STAMP)        ## print a user and an admin token for the local stack
+	$(PY) -m local.tokens
+
+test: $(STAMP) chromium ## the whole suite on real PostgreSQL (DATABASE_URL, else embedded)
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-unit: $(STAMP)    ## the pure tests: domain, policy, bodies, settings, layering (no database)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP) ## handlers, store, sweep and probes on real PostgreSQL, SNS/SQS in moto
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+test-e2e: $(STAMP) chromium ## the local stack as a subprocess over HTTP, in a browser, fuzzed
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+test-py311:                      ## the pure tests on Python 3.11, in .venv-3.11
+	@test -n "$(PYTHON311)" || { echo "no Python 3.11 on this machine"; exit 1; }
+	$(MAKE) test-unit PYTHON=$(PYTHON311) VENV=.venv-3.11
+
+fuzz: $(STAMP)         ## a long schemathesis run against the local stack
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_fuzz.py
+
+lint: $(STAMP) $(TOOLS)/.installed ## ruff, formatting, mypy (strict), generated files fresh, the template
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check $(SOURCES)
+	$(VENV)/bin/mypy
+	@# each handler is a module named `app`, so one at a time (their request bodies are typed)
+	for app in functions/*/app.py; do MYPYPATH=shared:. $(VENV)/bin/mypy --strict --follow-imports=silent $$app || exit 1; done
+	$(PY) -m contract.openapi --check docs/openapi.json
+	$(SAM) validate --lint --template template.yaml --region eu-west-1
+
+format: $(STAMP)       ## ruff: sort imports, fix what it can, format
+	$(VENV)/bin/ruff check --fix --quiet $(SOURCES)
+	$(VENV)/bin/ruff format --quiet $(SOURCES)
+
+openapi: $(STAMP)      ## regenerate the OpenAPI document, compiled body schemas, README error table
+	$(PY) -m contract.openapi --write docs/openapi.json
+
+build: $(TOOLS)/.installed       ## sam build: every function and the layer (needs a Python 3.12)
+	@test -n "$(PYTHON312)" || { echo "make build needs Python 3.12 (Lambda's runtime): install it (e.g. pyenv install 3.12)"; exit 1; }
+	PATH="$(dir $(PYTHON312)):$$PATH" PYTHON="$(PYTHON312)" $(SAM) build --template template.yaml
+
+bench: $(STAMP)        ## every benchmark; rewrites docs/benchmarks.md
+	$(PY) -m bench
+
 # The Swagger UI test renders /docs in Debian's chromium (headless); installed when missing.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
 		apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; }
 
-run: $(VENV)/.installed          ## the whole system locally: API on :$${PORT:-3000}, sweep, SNS, PostgreSQL
-	$(PY) -m local
-
-test: $(VENV)/.installed chromium ## the whole suite on real PostgreSQL (DATABASE_URL, else embedded)
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
-
-test-fast: $(VENV)/.installed    ## unit tests only, no database
-	$(PY) -m pytest -q tests/unit
-
-lint: $(VENV)/.installed $(TOOLS)/.installed
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check shared functions tests bench
-	$(VENV)/bin/mypy
-	@# each handler is a module named `app`, so one at a time: request bodies are typed (api/requests.py)
-	for app in functions/*/app.py; do MYPYPATH=shared $(VENV)/bin/mypy --strict --follow-imports=silent $$app || exit 1; done
-	$(PY) -m contract.openapi --check docs/openapi.json
-	$(SAM) validate --lint --template template.yaml --region eu-west-1
-
-build: $(TOOLS)/.installed       ## sam build (needs python3.12 on PATH)
-	$(SAM) build --template template.yaml
-
-bench: $(VENV)/.installed        ## regenerate docs/benchmarks.md
-	$(PY) -m bench
-
-fuzz: $(VENV)/.installed         ## long schemathesis run against the local stack
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_fuzz.py
-
-demo: $(VENV)/.installed         ## a proxy with three instances: watch a failover and a failback
-	$(PY) -m local.demo
-
-token: $(VENV)/.installed        ## print a user and an admin token for the local stack
-	$(PY) -m local.tokens
-
-openapi: $(VENV)/.installed      ## regenerate the committed OpenAPI document
-	$(PY) -m contract.openapi --write docs/openapi.json
-
-clean:
-	rm -rf $(VENV) $(TOOLS) .local .aws-sam
+clean:                           ## remove the environments, local data and build output
+	rm -rf $(VENV) .venv-3.11 $(TOOLS) .local .aws-sam

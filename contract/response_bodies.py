@@ -1,5 +1,5 @@
 """Response bodies as documented in the OpenAPI document (camelCase). Handlers serialise with the
-plain functions of `views.py`; `tests/unit/test_views.py` holds every view to these schemas."""
+plain functions of `views.py`; `tests/integration/test_views.py` holds every view to these schemas."""
 
 from __future__ import annotations
 

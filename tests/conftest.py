@@ -98,24 +98,6 @@ def sns(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         reset_client()
 
 
-def drain(queue: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every message delivered to the test queue so far: the SNS Message parsed, plus attributes."""
-    import json
-
-    found = []
-    while True:
-        batch = queue["sqs"].receive_message(QueueUrl=queue["queue_url"], MaxNumberOfMessages=10)
-        messages = batch.get("Messages", [])
-        if not messages:
-            return found
-        for m in messages:
-            envelope = json.loads(m["Body"])
-            body = json.loads(envelope["Message"])
-            body["attributes"] = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-            found.append(body)
-            queue["sqs"].delete_message(QueueUrl=queue["queue_url"], ReceiptHandle=m["ReceiptHandle"])
-
-
 @pytest.fixture
 def migrations_dir() -> Path:
     return ROOT / "migrations"

@@ -77,3 +77,19 @@ def invoke(name: str, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[
 
 def sample_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def drain(queue: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every message delivered to the test queue so far: the SNS Message parsed, plus attributes."""
+    found = []
+    while True:
+        batch = queue["sqs"].receive_message(QueueUrl=queue["queue_url"], MaxNumberOfMessages=10)
+        messages = batch.get("Messages", [])
+        if not messages:
+            return found
+        for m in messages:
+            envelope = json.loads(m["Body"])
+            body = json.loads(envelope["Message"])
+            body["attributes"] = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+            found.append(body)
+            queue["sqs"].delete_message(QueueUrl=queue["queue_url"], ReceiptHandle=m["ReceiptHandle"])

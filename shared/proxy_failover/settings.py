@@ -105,7 +105,51 @@ class Settings(NamedTuple):
             for name, kind in cls.__annotations__.items()
             if name.upper() in env
         }
-        return cls(**values)
+        return cls(**values).checked()
+
+    def checked(self) -> Settings:
+        """The settings, or ValueError naming the first variable out of its bounds or choices."""
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"{name.upper()} must be between {low} and {high}, not {value}")
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value is not None and value.upper() not in allowed and value not in allowed:
+                raise ValueError(f"{name.upper()} must be one of {', '.join(sorted(allowed))}, not {value!r}")
+        import ipaddress
+
+        for cidr in self.probe_allowed_cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"PROBE_ALLOWED_CIDRS holds {cidr!r}, which is not a network") from None
+        return self
+
+
+# Every number a deployment may set, with the range that makes sense (a test holds this to the fields).
+BOUNDS: dict[str, tuple[float, float]] = {
+    "db_port": (1, 65535),
+    "db_connect_timeout_seconds": (0.1, 300),
+    "db_idle_ping_seconds": (0, 86400),
+    "outbox_grace_seconds": (0, 3600),
+    "sns_connect_timeout_seconds": (0.05, 60),
+    "sns_read_timeout_seconds": (0.05, 60),
+    "sns_breaker_seconds": (0, 3600),
+    "probe_concurrency": (1, 100_000),
+    "sweep_batch_size": (1, 100_000),
+    "sweep_deadline_margin_seconds": (0, 600),
+    "sweep_schedule_seconds": (1, 3600),
+    "sweep_run_seconds": (1, 900),
+    "max_body_bytes": (1, 6 * 1024 * 1024),
+    "max_instances_per_proxy": (1, 10_000),
+}
+CHOICES: dict[str, frozenset[str]] = {
+    "db_sslmode": frozenset({"disable", "prefer", "require", "verify-ca", "verify-full"}),
+    "jwt_algorithm": frozenset({"HS256", "HS384", "HS512"}),
+    "log_level": frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}),
+    "powertools_log_level": frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}),
+}
 
 
 @lru_cache(maxsize=1)

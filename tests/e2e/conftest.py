@@ -1,113 +1,13 @@
-"""The local stack as a subprocess on a free port, driven over real HTTP."""
+"""Fixtures of the end-to-end tests: the local stack on the session's migrated database."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT, SECRET
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-@dataclass
-class RunningStack:
-    process: subprocess.Popen[str]
-    url: str
-    port: int
-    notifications: Path
-    log: Path
-
-    def request(
-        self, method: str, path: str, body: Any = None, token: str | None = None
-    ) -> tuple[int, Any, dict[str, str]]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=15) as response:
-                return response.status, json.loads(response.read() or b"null"), dict(response.headers)
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null"), dict(error.headers)
-
-    def notices(self) -> list[dict[str, Any]]:
-        if not self.notifications.exists():
-            return []
-        return [json.loads(line) for line in self.notifications.read_text().splitlines() if line.strip()]
-
-    def sns_port(self) -> int | None:
-        found = re.search(r"local SNS at http://127\.0\.0\.1:(\d+)", self.log.read_text())
-        return int(found.group(1)) if found else None
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=60)
-
-
-def start_stack(tmp: Path, **env: str) -> RunningStack:
-    port = free_port()
-    log = tmp / "stack.log"
-    notifications = tmp / "notifications.jsonl"
-    inherited = ("PYTEST", "AWS_ENDPOINT", "NOTIFICATIONS_TOPIC_ARN", "JWT_ISSUER", "JWT_AUDIENCE")
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(inherited)},
-        "PORT": str(port),
-        "SCHEDULE_SECONDS": "1",
-        "LOCAL_NOTIFICATIONS_FILE": str(notifications),
-        "JWT_SECRET": SECRET,
-        "PROBE_ALLOW_LOOPBACK": "true",
-        "LOCAL_ACCESS_LOG": "true",
-        **env,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local"],
-        cwd=ROOT,
-        env=environment,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    stack = RunningStack(process, f"http://127.0.0.1:{port}", port, notifications, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the stack exited early:\n{log.read_text()}")
-        try:
-            status, _, _ = stack.request("GET", "/openapi.json")
-            if status == 200:
-                return stack
-        except OSError:
-            pass
-        time.sleep(0.25)
-    stack.stop()
-    raise AssertionError(f"/openapi.json not served within 60 s:\n{log.read_text()}")
+from tests.e2e.running import RunningStack, start_stack
 
 
 @pytest.fixture

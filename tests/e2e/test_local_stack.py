@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from tests.e2e.conftest import port_open, start_stack
+from tests.e2e.running import port_open, start_stack
 from tests.helpers import token
 from tests.servers import FleetServer
 

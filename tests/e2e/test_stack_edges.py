@@ -14,7 +14,7 @@ import pytest
 from proxy_failover.store.connect import params_from_url
 from proxy_failover.store.db import Database
 
-from tests.e2e.conftest import RunningStack, start_stack
+from tests.e2e.running import RunningStack, start_stack
 from tests.helpers import token
 from tests.servers import HangingServer
 

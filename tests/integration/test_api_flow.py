@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import drain
-from tests.helpers import http_event, invoke, token
+from tests.helpers import drain, http_event, invoke, token
 
 USER = token("user-a")
 ADMIN = token("ops", admin=True)

@@ -14,7 +14,7 @@ from proxy_failover.settings import Settings, reset_settings
 from proxy_failover.store import outbox
 from proxy_failover.sweep import Sweeper
 
-from tests.conftest import drain
+from tests.helpers import drain
 from tests.servers import FleetServer, HangingServer
 
 OWNER = Principal("owner")

@@ -31,3 +31,33 @@ def test_an_empty_optional_value_means_unset():
 def test_a_malformed_value_names_the_variable(name, raw):
     with pytest.raises(ValueError, match=name):
         Settings.from_environ({name: raw})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("PROBE_CONCURRENCY", "-5"),
+        ("PROBE_CONCURRENCY", "0"),
+        ("SWEEP_BATCH_SIZE", "0"),
+        ("DB_PORT", "70000"),
+        ("SNS_READ_TIMEOUT_SECONDS", "0"),
+        ("MAX_INSTANCES_PER_PROXY", "0"),
+        ("DB_SSLMODE", "sometimes"),
+        ("LOG_LEVEL", "LOUD"),
+        ("JWT_ALGORITHM", "none"),
+        ("PROBE_ALLOWED_CIDRS", "10.0.0.0/8,not-a-network"),
+    ],
+)
+def test_a_value_out_of_bounds_is_refused_at_start_with_its_name(name, raw):
+    with pytest.raises(ValueError, match=name):
+        Settings.from_environ({name: raw})
+
+
+def test_every_number_has_bounds():
+    from proxy_failover.settings import BOUNDS
+
+    declared = {
+        name: getattr(kind, "__forward_arg__", kind) for name, kind in Settings.__annotations__.items()
+    }
+    numeric = {name for name, kind in declared.items() if kind in {"int", "float"}}
+    assert numeric == set(BOUNDS)
