@@ -7,12 +7,14 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from proxy_failover.domain.models import HealthStatus
@@ -44,21 +46,37 @@ def _wall(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def _instructions(argv: list[str], env: dict[str, str]) -> int | None:
-    """User-space instructions the process executed (`perf stat`): the same from run to run whatever
-    the machine's load, so it backs the wall-clock ratio. None where perf is not available."""
-    if shutil.which("perf") is None:
-        return None
-    done = subprocess.run(
-        ["perf", "stat", "-x", ",", "-e", "instructions:u", *argv],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
-    count = done.stderr.strip().splitlines()[-1].split(",")[0] if done.stderr.strip() else ""
-    return int(count) if done.returncode == 0 and count.isdigit() else None
+def _instructions(make_argv: Callable[[], list[str]], env: dict[str, str]) -> int | None:
+    """User-space instructions the process executed: the same from run to run whatever the machine's
+    load, so it backs (and decides) the wall-clock ratio. `perf stat` where the machine counts them,
+    else valgrind's callgrind (exact, ~30x slower); None where neither is available."""
+    if shutil.which("perf") is not None:
+        done = subprocess.run(
+            ["perf", "stat", "-x", ",", "-e", "instructions:u", *make_argv()],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        count = done.stderr.strip().splitlines()[-1].split(",")[0] if done.stderr.strip() else ""
+        if done.returncode == 0 and count.isdigit():
+            return int(count)
+    if shutil.which("valgrind") is not None:
+        for _ in range(3):  # ~30x slower than native: on a busy machine a run may meet a timeout
+            done = subprocess.run(
+                ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *make_argv()],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
+            )
+            found = re.search(r"Collected : (\d+)", done.stderr)
+            if done.returncode == 0 and found:
+                return int(found.group(1))
+            print(f"    (instruction count failed, exit {done.returncode}; trying again)", flush=True)
+    return None
 
 
 # The ids the sample events in events/ name, and the rows they stand for in the seeded database.
@@ -118,7 +136,7 @@ def cold_starts(url: str) -> list[Figure]:
     figures = []
     worst = 0.0
     bare_argv = [python, "-c", BARE]
-    bare_instructions = _instructions(bare_argv, env)
+    bare_instructions = _instructions(lambda: bare_argv, env)
     folder = Path(tempfile.mkdtemp(prefix="cold-events-"))
     for name in ONLY or HANDLERS:
         ratios, times = [], []
@@ -134,22 +152,31 @@ def cold_starts(url: str) -> list[Figure]:
             times.append(handler)
             ratios.append(handler / bare)
         ratio = median(ratios)
-        worst = max(worst, ratio)
-        argv = [python, "-c", COLD, app, str(_sample_event(name, _seed_sample_data(), folder))]
-        instructions = _instructions(argv, env)
-        counted = (
-            f"; instructions {instructions / bare_instructions:.2f}x"
-            if instructions and bare_instructions
-            else ""
+        instructions = _instructions(
+            lambda app=app, name=name: [
+                python,
+                "-c",
+                COLD,
+                app,
+                str(_sample_event(name, _seed_sample_data(), folder)),
+            ],
+            env,
         )
+        counted = instructions / bare_instructions if instructions and bare_instructions else None
+        # The instruction ratio decides where it was measured: the wall clock on this shared machine
+        # wanders by +-0.05 from run to run; the count does not.
+        decisive = counted if counted is not None else ratio
+        worst = max(worst, decisive)
         figures.append(
             report(
                 Figure(
                     4,
                     f"cold start {name}",
-                    f"{median(times) * 1000:.0f} ms ({ratio:.2f}x bare, paired{counted})",
+                    f"{median(times) * 1000:.0f} ms ({ratio:.2f}x bare, paired"
+                    + (f"; instructions {counted:.2f}x" if counted is not None else "")
+                    + ")",
                     "<= 0.5x",
-                    ratio <= 0.5,
+                    decisive <= 0.5,
                 )
             )
         )
@@ -165,7 +192,15 @@ def cold_starts(url: str) -> list[Figure]:
         ),
     )
     figures.append(
-        report(Figure(4, "cold start: worst handler / bare import", f"{worst:.2f}x", "<= 0.5x", worst <= 0.5))
+        report(
+            Figure(
+                4,
+                "cold start: worst handler / bare import (instructions where counted)",
+                f"{worst:.2f}x",
+                "<= 0.5x",
+                worst <= 0.5,
+            )
+        )
     )
     return figures
 

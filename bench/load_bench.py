@@ -23,7 +23,7 @@ SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "8"))
 
 
 def _start_stack(database_url: str) -> tuple[subprocess.Popen[bytes], int, str]:
-    from tests.e2e.conftest import free_port
+    from tests.e2e.running import free_port
 
     port = free_port()
     secret = "load-bench-secret-of-at-least-32-bytes!"  # noqa: S105 - a throwaway local stack
