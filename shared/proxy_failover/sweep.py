@@ -4,16 +4,15 @@ intervals from 1 s to 59 s are honoured although EventBridge fires once a minute
 
 from __future__ import annotations
 
-import random
 import resource
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from .checks.policy import TargetPolicy
 from .checks.probes import Prober, ProbeRequest, ProbeResult
-from .clock import Clock, utcnow
 from .domain.models import SYSTEM_ACTOR, HealthStatus
 from .engine import Check, Step
 from .notify.relay import BackgroundPublisher
@@ -21,7 +20,6 @@ from .observability import apply_log_level, get_logger, metrics
 from .service.unit_of_work import UnitOfWork
 from .settings import Settings, get_settings
 from .store import claims, proxies
-from .store.db import Database
 from .store.proxies import ProxyAggregate
 
 logger = get_logger(__name__)
@@ -68,21 +66,16 @@ class Sweeper(UnitOfWork):
     """A writer like the API's use cases (the same unit of work and engine), whose changes come from
     its own probes and whose notifications go out on a thread of their own."""
 
-    def __init__(
-        self,
-        db: Database | None = None,
-        *,
-        settings: Settings | None = None,
-        clock: Clock = utcnow,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(db, settings=settings or get_settings(), clock=clock, rng=rng)
-        policy = TargetPolicy.from_settings(
-            self.settings.probe_allow_loopback, self.settings.probe_allowed_cidrs
-        )
-        self.prober = Prober(policy, self.settings.probe_concurrency)
-        self.publisher = BackgroundPublisher(self.db, self.settings)
+    @cached_property
+    def prober(self) -> Prober:
         _raise_file_limit()
+        settings = self.settings
+        policy = TargetPolicy.from_settings(settings.probe_allow_loopback, settings.probe_allowed_cidrs)
+        return Prober(policy, settings.probe_concurrency)
+
+    @cached_property
+    def publisher(self) -> BackgroundPublisher:
+        return BackgroundPublisher(self.db, self.settings)
 
     def run_once(self, *, flush_seconds: float = 10.0) -> SweepStats:
         """Process every proxy due now, batch by batch; then wait (at most `flush_seconds`) for the
