@@ -15,7 +15,9 @@ from pathlib import Path
 
 
 def _bin(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
     if not found:
         raise AssertionError(f"PostgreSQL's {name} is needed for this test (Debian: postgresql)")
     return found
@@ -52,7 +54,9 @@ class PasswordCluster:
             "--no-sync",
         )
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
+        self._run(
+            _bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w", "start"
+        )
         self.admin_url = f"postgresql://postgres:{self.SUPERUSER_PASSWORD}@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *argv: str) -> None:

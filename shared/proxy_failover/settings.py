@@ -47,6 +47,8 @@ class Settings(NamedTuple):
     db_sslmode: str = "verify-full"
     db_sslrootcert: str | None = None
     db_connect_timeout_seconds: float = 5.0
+    # A password read from Secrets Manager is read again after this (and at once on a refused login).
+    db_secret_max_age_seconds: float = 900.0
     # A reused connection idle for longer than this is pinged before use (Lambda freezes kill sockets).
     db_idle_ping_seconds: float = 60.0
 
@@ -91,6 +93,12 @@ class Settings(NamedTuple):
     # POWERTOOLS_LOG_LEVEL (the template's) wins over LOG_LEVEL.
     log_level: str = "INFO"
     powertools_log_level: str | None = None
+    # The service name on every log line and metric, the metrics' namespace, and the stage (a metric
+    # dimension): the template sets all three.
+    powertools_service_name: str = "proxy-failover"
+    powertools_metrics_namespace: str = "ProxyFailover"
+    powertools_metrics_disabled: bool = False
+    stage: str | None = None
 
     @property
     def effective_log_level(self) -> str:
@@ -132,6 +140,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "db_port": (1, 65535),
     "db_connect_timeout_seconds": (0.1, 300),
     "db_idle_ping_seconds": (0, 86400),
+    "db_secret_max_age_seconds": (0, 86400),
     "outbox_grace_seconds": (0, 3600),
     "sns_connect_timeout_seconds": (0.05, 60),
     "sns_read_timeout_seconds": (0.05, 60),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import resource
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -16,10 +17,10 @@ from .checks.probes import Prober, ProbeRequest, ProbeResult
 from .domain.models import SYSTEM_ACTOR, HealthStatus
 from .engine import Check, Step
 from .notify.relay import BackgroundPublisher
-from .observability import apply_log_level, get_logger, metrics
+from .observability import begin_invocation, end_invocation, get_logger, metrics
 from .service.unit_of_work import UnitOfWork
 from .settings import Settings, get_settings
-from .store import claims, proxies
+from .store import claims, outbox, proxies
 from .store.proxies import ProxyAggregate
 
 logger = get_logger(__name__)
@@ -173,30 +174,39 @@ def sweep_budget(remaining_seconds: float | None, settings: Settings) -> float:
 
 
 def run_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The EventBridge entry point: sweep until shortly before the invocation's deadline."""
+    """The EventBridge entry point: sweep until shortly before the invocation's deadline, then report.
+    `SweepCompleted` is the heartbeat an alarm watches: a missing one means the sweep stopped."""
     started = time.perf_counter()
     settings = get_settings()
-    apply_log_level(settings.effective_log_level)
-    remaining = None
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        remaining = context.get_remaining_time_in_millis() / 1000.0
-    sweeper = Sweeper(settings=settings)
-    stats = sweeper.run_until(time.monotonic() + sweep_budget(remaining, settings))
+    invocation = begin_invocation(context, settings, run_id=uuid.uuid4().hex[:12])
+    try:
+        remaining = None
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            remaining = context.get_remaining_time_in_millis() / 1000.0
+        sweeper = Sweeper(settings=settings)
+        stats = sweeper.run_until(time.monotonic() + sweep_budget(remaining, settings))
+        backlog = outbox.oldest_pending_seconds(sweeper.db.autocommit())
+        _emit(settings, stats, backlog, (time.perf_counter() - started) * 1000.0)
+        logger.info("sweep finished", extra={**stats.summary(), "outbox_oldest_pending_seconds": backlog})
+        return stats.summary()
+    finally:
+        end_invocation(invocation)
+
+
+def _emit(settings: Settings, stats: SweepStats, backlog: float, duration_ms: float) -> None:
     from aws_lambda_powertools.metrics import MetricUnit
 
-    emf = metrics()
+    emf = metrics(settings)
+    emf.add_metric(name="SweepCompleted", unit=MetricUnit.Count, value=1)
     emf.add_metric(name="ProxiesSwept", unit=MetricUnit.Count, value=stats.proxies)
     emf.add_metric(name="ChecksPerformed", unit=MetricUnit.Count, value=stats.checks)
     emf.add_metric(name="CheckFailures", unit=MetricUnit.Count, value=stats.failures)
     emf.add_metric(name="Failovers", unit=MetricUnit.Count, value=stats.failovers)
     emf.add_metric(name="NotificationsPublished", unit=MetricUnit.Count, value=stats.notifications)
+    emf.add_metric(name="OutboxOldestPendingSeconds", unit=MetricUnit.Seconds, value=backlog)
     if stats.probe_latency_ms:
         ordered = sorted(stats.probe_latency_ms)
         emf.add_metric(name="ProbeLatencyP50", unit=MetricUnit.Milliseconds, value=ordered[len(ordered) // 2])
         emf.add_metric(name="ProbeLatencyMax", unit=MetricUnit.Milliseconds, value=ordered[-1])
-    emf.add_metric(
-        name="SweepDuration", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000.0
-    )
+    emf.add_metric(name="SweepDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
     emf.flush_metrics()
-    logger.info("sweep finished", extra=stats.summary())
-    return stats.summary()

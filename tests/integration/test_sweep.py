@@ -351,3 +351,53 @@ def test_a_sweep_runs_longer_than_the_schedules_period_so_consecutive_ones_overl
     assert sweep_budget(sweep["Timeout"], deployed) == deployed.sweep_run_seconds
     assert sweep_budget(5.0, deployed) == 5.0 - deployed.sweep_deadline_margin_seconds
     assert sweep_budget(None, deployed) == 0.0
+
+
+SCHEDULED = """
+import json, sys
+from proxy_failover.sweep import run_scheduled
+
+class Context:
+    function_name = "SweepFunction"
+    aws_request_id = "sweep-request"
+    def get_remaining_time_in_millis(self):
+        return 4000
+
+print(json.dumps({"summary": run_scheduled({}, Context())}))
+"""
+
+
+def test_the_scheduled_run_logs_a_run_id_and_emits_its_heartbeat_with_stage_and_cold_start(db, fleet):
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    service = FailoverService(db)
+    make_proxy(
+        service, fleet, "seen", ["a"], health_check_interval_seconds=300, health_check_timeout_seconds=2
+    )
+    due_now(db)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT / "shared"),
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "PROBE_ALLOW_LOOPBACK": "true",
+        "STAGE": "test",
+        "POWERTOOLS_SERVICE_NAME": "edge-control",
+        "SWEEP_DEADLINE_MARGIN_SECONDS": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SCHEDULED], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    finished = next(line for line in lines if line.get("message") == "sweep finished")
+    assert len(finished["run_id"]) == 12 and finished["function_name"] == "SweepFunction"
+    assert finished["cold_start"] is True and finished["checks"] == 1
+    emf = next(line for line in lines if "_aws" in line)
+    declared = emf["_aws"]["CloudWatchMetrics"][0]
+    assert declared["Namespace"] == "ProxyFailover"
+    assert ["Stage", "service"] == sorted(declared["Dimensions"][0]) and emf["Stage"] == "test"
+    names = {m["Name"] for m in declared["Metrics"]}
+    assert {"SweepCompleted", "ColdStart", "OutboxOldestPendingSeconds", "ChecksPerformed"} <= names
+    assert emf["service"] == "edge-control"

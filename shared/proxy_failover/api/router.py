@@ -25,7 +25,7 @@ from ..errors import (
 )
 from ..identity import Principal
 from ..ids import PROXY_ID_RULE, canonical_uuid, is_proxy_id, parse_integer
-from ..observability import apply_log_level, correlation_id, get_logger
+from ..observability import begin_invocation, correlation_id, emit_metric, end_invocation, get_logger
 from ..paging import Page, decode_cursor, encode_cursor
 from ..settings import get_settings
 from .auth import authenticate
@@ -187,7 +187,7 @@ class Api:
 
     def handler(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
-        apply_log_level(get_settings().effective_log_level)
+        invocation = begin_invocation(context, get_settings())
         request_context = event.get("requestContext") or {}
         http = request_context.get("http") or {}
         method = str(http.get("method") or event.get("httpMethod") or "GET").upper()
@@ -209,6 +209,7 @@ class Api:
                 },
             )
             correlation_id.reset(token)
+            end_invocation(invocation)
 
     def _dispatch(self, event: dict[str, Any], method: str, path: str) -> dict[str, Any]:
         try:
@@ -233,6 +234,8 @@ class Api:
                 payload["message"] = route.message
             return _response(route.status, payload)
         except ProxyFailoverError as exc:
+            if status_for(exc) == 503:  # the database refused: an alarm counts these
+                emit_metric(get_settings(), "DatabaseUnavailable", 1)
             if status_for(exc) >= 500 or exc.internal:
                 logger.warning(
                     "request refused",

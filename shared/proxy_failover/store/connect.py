@@ -74,12 +74,25 @@ def ssl_context_for(mode: str, root_cert: str | None = None) -> Any:
 
 
 def _secret_password(secret_arn: str) -> str:
+    """The `password` field of the Secrets Manager secret (Aurora's, managed by RDS or by hand)."""
     import json
 
     import boto3  # only Aurora deployments read a secret
+    from botocore.config import Config
 
-    secret = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)
-    return str(json.loads(secret["SecretString"])["password"])
+    config = Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 2, "mode": "standard"})
+    try:
+        secret = boto3.client("secretsmanager", config=config).get_secret_value(SecretId=secret_arn)
+        return str(json.loads(secret["SecretString"])["password"])
+    except Exception as exc:
+        raise DatabaseUnavailable(
+            "database credentials unavailable", internal=f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def from_secret(settings: Settings) -> bool:
+    """Whether the password comes from Secrets Manager (and may be rotated under us)."""
+    return not settings.database_url and bool(settings.db_secret_arn)
 
 
 def params_from_settings(settings: Settings) -> ConnectParams:

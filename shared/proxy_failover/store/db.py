@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 from ..errors import DatabaseError, DatabaseUnavailable
 from ..observability import get_logger
 from ..settings import Settings, get_settings
-from .connect import ConnectParams, open_connection, params_from_settings
-from .driver_errors import RETRYABLE, sqlstate, translate
+from .connect import ConnectParams, from_secret, open_connection, params_from_settings
+from .driver_errors import RETRYABLE, LoginRefused, sqlstate, translate
 
 logger = get_logger(__name__)
 T = TypeVar("T")
@@ -179,6 +179,7 @@ class Database:
         self, params: ConnectParams | None = None, *, settings: Settings | None = None, pool_size: int = 8
     ) -> None:
         self._params = params
+        self._params_read = time.monotonic()
         self._settings = settings
         self._local = threading.local()
         self._slots = threading.BoundedSemaphore(pool_size)
@@ -198,9 +199,29 @@ class Database:
 
     @property
     def params(self) -> ConnectParams:
-        if self._params is None:
-            self._params = params_from_settings(self.settings)
+        """Where and how to connect. A password from Secrets Manager is read again once it is older
+        than DB_SECRET_MAX_AGE_SECONDS (rotations are seen within that), and at once after a login the
+        server refused (`_open`). Read when first connecting: no cost at cold start otherwise."""
+        settings = self.settings
+        stale = (
+            self._params is not None
+            and from_secret(settings)
+            and time.monotonic() - self._params_read > settings.db_secret_max_age_seconds
+        )
+        if self._params is None or stale:
+            self._params = params_from_settings(settings)
+            self._params_read = time.monotonic()
         return self._params
+
+    def _open(self) -> Connection:
+        try:
+            return Connection(open_connection(self.params, self.settings))
+        except LoginRefused:
+            if not from_secret(self.settings):
+                raise
+            logger.warning("database login refused: reading the secret again (rotated?)")
+            self._params = None
+            return Connection(open_connection(self.params, self.settings))
 
     def connection(self) -> Connection:
         con: Connection | None = getattr(self._local, "con", None)
@@ -214,7 +235,7 @@ class Database:
                 con.close()
                 con = None
         if con is None:
-            con = Connection(open_connection(self.params, self.settings))
+            con = self._open()
             self._local.con = con
         return con
 

@@ -7,6 +7,10 @@ import socket
 
 from ..errors import ConstraintViolation, DatabaseError, DatabaseUnavailable
 
+
+class LoginRefused(DatabaseUnavailable):
+    """The server refused our credentials: after a rotation, the secret is read again once."""
+
 # SQLSTATE classes that mean "the server or the link is gone": retry later, nothing was committed.
 _UNAVAILABLE_PREFIXES = ("08", "57P", "53")
 # Serialization failure, deadlock: the unit of work is run again.
@@ -31,6 +35,8 @@ def translate(exc: Exception) -> Exception:
                 sqlstate=code,
                 internal=said,
             )
+        if code in {"28P01", "28000"}:  # invalid password, invalid authorization
+            return LoginRefused("database unavailable", internal=said)
         if code.startswith(_UNAVAILABLE_PREFIXES):
             return DatabaseUnavailable("database unavailable", internal=said)
         if code.startswith("22"):  # data exceptions: a value out of range, a byte PostgreSQL refuses

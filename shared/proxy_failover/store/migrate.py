@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MigrationError
-from ..observability import apply_log_level, get_logger
+from ..observability import begin_invocation, get_logger
 from ..settings import get_settings
 from .db import Database, get_database
 
@@ -99,7 +99,7 @@ def migrate(database: Database | None = None, directory: Path | None = None) -> 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Deploy-time entry: invoked directly, or as the CloudFormation custom resource of the stack."""
-    apply_log_level(get_settings().effective_log_level)
+    begin_invocation(context, get_settings())
     if "RequestType" not in event:
         return {"applied": migrate()}
     status, reason, applied = "SUCCESS", "ok", []

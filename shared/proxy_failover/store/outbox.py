@@ -53,3 +53,12 @@ def mark_failed(con: Connection, ids: list[str], error: str, base_delay_seconds:
 def pending_count(con: Connection) -> int:
     rows = con.run("SELECT count(*) FROM notification_outbox WHERE sent_at IS NULL")
     return int(rows[0][0])
+
+
+def oldest_pending_seconds(con: Connection) -> float:
+    """How long the oldest unsent notification has waited (0 when none waits): an alarm watches it."""
+    rows = con.run(
+        "SELECT COALESCE(extract(epoch FROM (now() - min(created_at))), 0)::float8"
+        " FROM notification_outbox WHERE sent_at IS NULL"
+    )
+    return float(rows[0][0])
