@@ -85,6 +85,8 @@ openapi: $(STAMP)      ## regenerate the OpenAPI document, compiled body schemas
 
 build: $(TOOLS)/.installed       ## sam build: every function and the layer (needs a Python 3.12)
 	@test -n "$(PYTHON312)" || { echo "make build needs Python 3.12 (Lambda's runtime): install it (e.g. pyenv install 3.12)"; exit 1; }
+	@# in the source tree first, so that a first fetch's pin (shared/certs/*.sha256) stays to be committed
+	$(PYTHON312) shared/rds_ca_bundle.py shared/certs/global-bundle.pem
 	PATH="$(dir $(PYTHON312)):$$PATH" PYTHON="$(PYTHON312)" $(SAM) build --template template.yaml
 
 bench: $(STAMP)        ## every benchmark; rewrites docs/benchmarks.md

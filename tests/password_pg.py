@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 class PasswordCluster:
-    SUPERUSER_PASSWORD = "cluster-admin-password"  # noqa: S105 - a throwaway test cluster
+    SUPERUSER_PASSWORD = "cluster-admin-password"
 
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="pg-password-"))

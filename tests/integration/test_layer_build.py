@@ -30,21 +30,31 @@ def python312() -> str:
 
 
 def test_the_layer_ships_only_what_runs(tmp_path: Path):
+    from tests.integration.test_rds_ca_bundle import ca
+
+    # As `sam build` does: the layer's source copied to a scratch folder and built there (offline: the
+    # RDS CA bundle comes from a file:// URL)
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "shared", source, ignore=shutil.ignore_patterns("__pycache__", "certs"))
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(ca(tmp_path, "rds-test-root"))
     subprocess.run(
         [
             "make",
             "-s",
             "-C",
-            str(ROOT / "shared"),
+            str(source),
             "build-DomainLayer",
-            f"ARTIFACTS_DIR={tmp_path}",
+            f"ARTIFACTS_DIR={tmp_path / 'out'}",
             f"PYTHON={python312()}",
         ],
         check=True,
         capture_output=True,
         text=True,
+        env={**os.environ, "RDS_CA_BUNDLE_URL": bundle.as_uri()},
     )
-    layer = tmp_path / "python"
+    layer = tmp_path / "out" / "python"
+    assert (layer / "certs" / "global-bundle.pem").read_bytes() == bundle.read_bytes()
     package = layer / "proxy_failover"
     shipped = {p.relative_to(package).as_posix() for p in package.rglob("*.py")}
     # The layer's own modules: everything under shared/proxy_failover, and nothing else

@@ -397,7 +397,7 @@ def test_the_scheduled_run_logs_a_run_id_and_emits_its_heartbeat_with_stage_and_
     emf = next(line for line in lines if "_aws" in line)
     declared = emf["_aws"]["CloudWatchMetrics"][0]
     assert declared["Namespace"] == "ProxyFailover"
-    assert ["Stage", "service"] == sorted(declared["Dimensions"][0]) and emf["Stage"] == "test"
+    assert sorted(declared["Dimensions"][0]) == ["Stage", "service"] and emf["Stage"] == "test"
     names = {m["Name"] for m in declared["Metrics"]}
     assert {"SweepCompleted", "ColdStart", "OutboxOldestPendingSeconds", "ChecksPerformed"} <= names
     assert emf["service"] == "edge-control"

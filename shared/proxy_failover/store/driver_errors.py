@@ -11,6 +11,7 @@ from ..errors import ConstraintViolation, DatabaseError, DatabaseUnavailable
 class LoginRefused(DatabaseUnavailable):
     """The server refused our credentials: after a rotation, the secret is read again once."""
 
+
 # SQLSTATE classes that mean "the server or the link is gone": retry later, nothing was committed.
 _UNAVAILABLE_PREFIXES = ("08", "57P", "53")
 # Serialization failure, deadlock: the unit of work is run again.
