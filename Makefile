@@ -17,9 +17,12 @@ STAMP := $(VENV)/.installed-$(PYVERSION)
 PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 SAM := $(TOOLS)/bin/sam
+# checkov pins its own dependencies too: an environment of its own.
+CHECKOV_VENV := .venv-checkov
+STAGE ?= dev
 SOURCES := shared functions tests bench local contract
 
-.PHONY: help run demo token test test-unit test-integration test-e2e test-py311 fuzz lint format openapi build bench chromium clean
+.PHONY: help run demo token test test-unit test-integration test-e2e test-py311 fuzz lint format openapi build deploy bench chromium clean
 
 help:                            ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,10 +36,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# aws-sam-cli pins its own boto3/pydantic: it lives in a separate environment.
+# aws-sam-cli pins its own boto3/pydantic: it lives in a separate environment (cfn-lint comes with it).
 $(TOOLS)/.installed:
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet aws-sam-cli
+	touch $@
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov
 	touch $@
 
 run: $(STAMP)          ## the whole system locally: API on 127.0.0.1:PORT (3000), sweep, SNS, PostgreSQL
@@ -67,7 +75,7 @@ test-py311:                      ## the pure tests on Python 3.11, in .venv-3.11
 fuzz: $(STAMP)         ## a long schemathesis run against the local stack
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_fuzz.py
 
-lint: $(STAMP) $(TOOLS)/.installed ## ruff, formatting, mypy (strict), generated files fresh, the template
+lint: $(STAMP) $(TOOLS)/.installed $(CHECKOV_VENV)/.installed ## ruff, formatting, mypy (strict), generated files fresh, the template (sam, cfn-lint, checkov)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check $(SOURCES)
 	$(VENV)/bin/mypy
@@ -75,6 +83,9 @@ lint: $(STAMP) $(TOOLS)/.installed ## ruff, formatting, mypy (strict), generated
 	for app in functions/*/app.py; do MYPYPATH=shared:. $(VENV)/bin/mypy --strict --follow-imports=silent $$app || exit 1; done
 	$(PY) -m contract.openapi --check docs/openapi.json
 	$(SAM) validate --lint --template template.yaml --region eu-west-1
+	$(TOOLS)/bin/cfn-lint template.yaml
+	@# every finding fixed, or skipped in the template with its reason (offline: no download)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 format: $(STAMP)       ## ruff: sort imports, fix what it can, format
 	$(VENV)/bin/ruff check --fix --quiet $(SOURCES)
@@ -86,8 +97,19 @@ openapi: $(STAMP)      ## regenerate the OpenAPI document, compiled body schemas
 build: $(TOOLS)/.installed       ## sam build: every function and the layer (needs a Python 3.12)
 	@test -n "$(PYTHON312)" || { echo "make build needs Python 3.12 (Lambda's runtime): install it (e.g. pyenv install 3.12)"; exit 1; }
 	@# in the source tree first, so that a first fetch's pin (shared/certs/*.sha256) stays to be committed
-	$(PYTHON312) shared/rds_ca_bundle.py shared/certs/global-bundle.pem
+	$(PYTHON312) shared/rds_ca_bundle.py --optional shared/certs/global-bundle.pem
 	PATH="$(dir $(PYTHON312)):$$PATH" PYTHON="$(PYTHON312)" $(SAM) build --template template.yaml
+
+deploy: build                    ## deploy STAGE (dev, prod): the first time guided, then as saved in samconfig.toml
+	@test -f .aws-sam/build/DomainLayer/python/certs/global-bundle.pem || { echo "the layer has no RDS CA \
+	bundle (the build could not fetch it), so functions could not verify Aurora: fetch it (shared/rds_ca_bundle.py, \
+	RDS_CA_BUNDLE_URL) and build again"; exit 1; }
+	@if sed -n '/^\[$(STAGE)\.deploy\.parameters\]/,/^\[/p' samconfig.toml | grep -q 'SubnetIds='; then \
+		$(SAM) deploy --config-env $(STAGE); \
+	else \
+		echo "first deploy of $(STAGE): sam asks for the VPC, subnets, security groups, JWT issuer and database, and saves the answers"; \
+		$(SAM) deploy --guided --config-env $(STAGE); \
+	fi
 
 bench: $(STAMP)        ## every benchmark; rewrites docs/benchmarks.md
 	$(PY) -m bench
@@ -98,4 +120,4 @@ chromium:
 		apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; }
 
 clean:                           ## remove the environments, local data and build output
-	rm -rf $(VENV) .venv-3.11 $(TOOLS) .local .aws-sam
+	rm -rf $(VENV) .venv-3.11 $(TOOLS) $(CHECKOV_VENV) .local .aws-sam

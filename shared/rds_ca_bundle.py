@@ -1,14 +1,16 @@
 """The RDS CA bundle the layer ships, for `DB_SSLMODE=verify-full` against Aurora (no system store
 holds the RDS CAs). Run by the layer build (shared/Makefile) and by `make build` before `sam build`:
 
-    python rds_ca_bundle.py certs/global-bundle.pem
+    python rds_ca_bundle.py [--optional] certs/global-bundle.pem
 
 When the bundle is absent it is fetched from AWS (`RDS_CA_BUNDLE_URL` overrides the address, e.g. a
 `file://` URL for an offline build) over verified HTTPS, and refused unless it holds certificates only,
 every one an Amazon RDS CA. Its SHA-256 is then checked against the pin next to it
 (`global-bundle.pem.sha256`, or `RDS_CA_BUNDLE_SHA256`); AWS publishes no checksum, so the first fetch
 writes the pin (commit it) and every later build must match it. A bundle AWS has since extended fails
-with the two checksums: look at the new file, then replace the pin. Not part of the layer.
+with the two checksums: look at the new file, then replace the pin. With `--optional` (the builds), a
+bundle that cannot be fetched is a warning, and `make deploy` refuses to deploy a layer without one;
+a bundle that fails its checks is always an error. Not part of the layer.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ class BundleError(Exception):
     pass
 
 
+class Unreachable(BundleError):
+    """The bundle could not be fetched (as opposed to fetched and refused)."""
+
+
 def _fetch(url: str) -> bytes:
     if not url.startswith(("https://", "file://")):
         raise BundleError(f"RDS_CA_BUNDLE_URL must be https:// or file://, not {url}")
@@ -36,7 +42,7 @@ def _fetch(url: str) -> bytes:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - scheme checked
             data: bytes = response.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise BundleError(
+        raise Unreachable(
             f"could not fetch the RDS CA bundle from {url}: {exc}. Put AWS's bundle at the path given, "
             "or point RDS_CA_BUNDLE_URL at a copy (https:// or file://)"
         ) from exc
@@ -97,11 +103,21 @@ def ensure(path: Path, *, url: str | None = None, expected: str | None = None) -
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    optional = "--optional" in argv
+    paths = [a for a in argv if a != "--optional"]
+    if len(paths) != 1:
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        print(ensure(Path(argv[0])))
+        print(ensure(Path(paths[0])))
+    except Unreachable as exc:
+        if not optional:
+            print(f"RDS CA bundle: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"WARNING: no RDS CA bundle in this build: {exc}. `make deploy` refuses to deploy it.",
+            file=sys.stderr,
+        )
     except BundleError as exc:
         print(f"RDS CA bundle: {exc}", file=sys.stderr)
         return 1

@@ -104,3 +104,27 @@ def test_only_https_or_file_addresses_are_fetched(tmp_path):
     bundle = _module()
     with pytest.raises(bundle.BundleError, match="https:// or file://"):
         bundle.ensure(tmp_path / "global-bundle.pem", url="http://truststore.example/global-bundle.pem")
+
+
+def test_a_build_without_network_warns_and_goes_on_but_a_bad_bundle_stops_it(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "RDS_CA_BUNDLE_URL": (tmp_path / "missing.pem").as_uri()}
+    target = tmp_path / "global-bundle.pem"
+    unreachable = subprocess.run(
+        [sys.executable, str(SCRIPT), "--optional", str(target)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert unreachable.returncode == 0 and "WARNING: no RDS CA bundle" in unreachable.stderr
+    assert not target.exists()
+    (tmp_path / "bad.pem").write_text("<html>captive portal</html>")
+    env["RDS_CA_BUNDLE_URL"] = (tmp_path / "bad.pem").as_uri()
+    refused = subprocess.run(
+        [sys.executable, str(SCRIPT), "--optional", str(target)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 1 and not target.exists()

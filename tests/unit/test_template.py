@@ -1,0 +1,129 @@
+"""template.yaml keeps its promises: a function (with logs) per handler and its routes, database
+connections within the budget, the alarms that page, failures kept, access logged, one runtime."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+
+from local.apigw import load_template
+from tests.helpers import ROOT, function
+
+TEMPLATE = load_template(ROOT / "template.yaml")
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = {
+    name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"
+}
+HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
+
+
+def _default(parameter: str) -> float:
+    return float(TEMPLATE["Parameters"][parameter]["Default"])
+
+
+def _function_of(handler: str) -> tuple[str, dict]:
+    matches = [(n, p) for n, p in FUNCTIONS.items() if p["CodeUri"] == f"functions/{handler}/"]
+    assert len(matches) == 1, (handler, matches)
+    return matches[0]
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_every_handler_has_a_function_its_routes_and_a_log_group(handler):
+    name, properties = _function_of(handler)
+    logs = RESOURCES[f"{name}Logs"]["Properties"]
+    assert logs["LogGroupName"] == {"Sub": f"/aws/lambda/${{{name}}}"}
+    assert logs["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    api = getattr(function(handler), "api", None)
+    if api is None:
+        return  # the sweep: scheduled, not routed
+    declared = {(r.method, r.path) for r in api.routes}
+    routed = {
+        (e["Properties"]["Method"], e["Properties"]["Path"])
+        for e in properties["Events"].values()
+        if e["Type"] == "HttpApi" and e["Properties"]["Path"] != "$default"
+    }
+    assert routed == declared
+
+
+def test_database_connections_stay_within_the_documented_budget():
+    """Every warm Lambda holds one connection (a sweep two: its publisher has its own)."""
+    uses_database = [
+        n for n, p in FUNCTIONS.items() if {"Ref": "DatabaseSecretReadPolicy"} in p.get("Policies", [])
+    ]
+    api = [n for n in uses_database if n not in {"SweepFunction", "MigrateFunction"}]
+    globals_reserved = TEMPLATE["Globals"]["Function"]["ReservedConcurrentExecutions"]
+    assert globals_reserved == {
+        "If": ["ReserveApiConcurrency", {"Ref": "ApiFunctionConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert FUNCTIONS["SweepFunction"]["ReservedConcurrentExecutions"] == {"Ref": "SweepConcurrency"}
+    assert FUNCTIONS["MigrateFunction"]["ReservedConcurrentExecutions"] == 1
+    connections = len(api) * _default("ApiFunctionConcurrency") + 2 * _default("SweepConcurrency") + 1
+    assert connections <= _default("DatabaseConnectionBudget"), connections
+    # the README shows the same arithmetic
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"{len(api)} API functions" in readme and f"= {int(connections)}" in readme
+
+
+ALARMS = {
+    "SweepStoppedAlarm": ("ProxyFailover", "SweepCompleted", "breaching"),
+    "SweepErrorsAlarm": ("AWS/Lambda", "Errors", "notBreaching"),
+    "SweepThrottlesAlarm": ("AWS/Lambda", "Throttles", "notBreaching"),
+    "SweepDurationAlarm": ("AWS/Lambda", "Duration", "notBreaching"),
+    "OutboxBacklogAlarm": ("ProxyFailover", "OutboxOldestPendingSeconds", "notBreaching"),
+    "ApiErrorsAlarm": ("AWS/ApiGateway", "5xx", "notBreaching"),
+    "DatabaseUnavailableAlarm": ("ProxyFailover", "DatabaseUnavailable", "notBreaching"),
+    "InvocationFailuresAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "notBreaching"),
+}
+
+
+@pytest.mark.parametrize(("alarm", "expected"), sorted(ALARMS.items()))
+def test_the_alarms_that_page_go_to_the_alarm_topic(alarm, expected):
+    properties = RESOURCES[alarm]["Properties"]
+    assert (properties["Namespace"], properties["MetricName"], properties["TreatMissingData"]) == expected
+    assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    if properties["Namespace"] == "ProxyFailover":  # our EMF metrics carry these dimensions
+        assert {d["Name"] for d in properties["Dimensions"]} == {"service", "Stage"}
+
+
+def test_the_sweep_stopping_pages_within_three_minutes():
+    properties = RESOURCES["SweepStoppedAlarm"]["Properties"]
+    assert properties["Period"] * properties["EvaluationPeriods"] == 180
+    duration = RESOURCES["SweepDurationAlarm"]["Properties"]["Threshold"]
+    assert duration == 0.9 * FUNCTIONS["SweepFunction"]["Timeout"] * 1000
+
+
+def test_failures_are_kept_and_requests_logged():
+    sweep = FUNCTIONS["SweepFunction"]
+    failures = {"GetAtt": "InvocationFailuresQueue.Arn"}
+    assert sweep["EventInvokeConfig"]["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": failures,
+    }
+    assert sweep["DeadLetterQueue"]["TargetArn"] == failures
+    access = RESOURCES["HttpApi"]["Properties"]["AccessLogSettings"]
+    fields = json.loads(access["Format"])
+    assert {"requestId", "route", "status", "latencyMs", "caller"} <= set(fields)
+
+
+def test_the_layer_declares_the_runtime_it_is_built_for():
+    layer = RESOURCES["DomainLayer"]["Properties"]
+    assert layer["CompatibleRuntimes"] == [TEMPLATE["Globals"]["Function"]["Runtime"]] == ["python3.12"]
+
+
+def test_migrations_run_on_every_deploy_that_changes_them():
+    assert FUNCTIONS["MigrateFunction"]["AutoPublishAlias"] == "live"
+    assert RESOURCES["SchemaMigrations"]["Properties"]["MigrationsVersion"] == {
+        "Ref": "MigrateFunction.Version"
+    }
+
+
+def test_samconfig_has_a_dev_and_a_prod_stage():
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    for stage in ("dev", "prod"):
+        deploy = config[stage]["deploy"]["parameters"]
+        assert (
+            deploy["stack_name"] == f"proxy-failover-{stage}"
+            and f'Stage="{stage}"' in deploy["parameter_overrides"]
+        )
