@@ -25,6 +25,18 @@ def _admin(cluster: PasswordCluster) -> Database:
     return Database.from_url(cluster.admin_url)
 
 
+def _terminate(admin: Database, pid: int) -> None:
+    """Ends a session and waits until it is gone (its socket closed), as a restart or failover does."""
+    import time
+
+    admin.connection().run(f"SELECT pg_terminate_backend({pid})")
+    deadline = time.monotonic() + 30
+    while admin.connection().run("SELECT count(*) FROM pg_stat_activity WHERE pid = :p", p=pid) != [[0]]:
+        assert time.monotonic() < deadline, "the session did not end"
+        time.sleep(0.05)
+    time.sleep(0.2)  # its goodbye reaches the client's socket
+
+
 def test_a_refused_login_reads_the_secret_again_and_reconnects(cluster, monkeypatch):
     admin = _admin(cluster)
     admin.connection().run("DROP ROLE IF EXISTS rotating")
@@ -50,7 +62,7 @@ def test_a_refused_login_reads_the_secret_again_and_reconnects(cluster, monkeypa
         # drops that connection
         admin.connection().run("ALTER ROLE rotating PASSWORD 'second-password'")
         secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({"password": "second-password"}))
-        admin.connection().run(f"SELECT pg_terminate_backend({pid})")
+        _terminate(admin, pid)
         # Then the next statement gets a new connection: the cached password is refused, the secret is
         # read again once, and the login with the new one succeeds
         assert db.autocommit().run("SELECT current_user") == [["rotating"]]
