@@ -402,7 +402,11 @@ def main() -> int:
         say(f"admin token: {admin}")
         say(f"try: curl -s {stack.url}/proxy/demo/instances -H 'Authorization: Bearer <token>'")
         say("Ctrl-C stops everything")
-        stopping.wait()
+        # A signal sent to the process may land on any of its threads; Python runs the handler in the
+        # main thread at its next bytecode, which a wait without a timeout never reaches. Waking every
+        # half second lets the handler run however the signal arrived.
+        while not stopping.wait(0.5):
+            pass
     finally:
         say("stopping")
         # Should stopping ever stall, the log shows where every thread was.

@@ -3,9 +3,12 @@ Swagger page in a real browser, and an SNS of the user's choosing that hangs."""
 
 from __future__ import annotations
 
+import ctypes
 import http.client
 import json
+import os
 import shutil
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -163,3 +166,19 @@ def test_the_stack_publishes_to_the_sns_it_is_given_and_a_hanging_one_stalls_no_
             assert sns.connections >= 1  # it did try the SNS it was given
         finally:
             stack.stop()
+
+
+def test_a_stop_signal_that_lands_on_any_thread_stops_the_stack(stack):
+    """A signal sent to the process goes to whichever thread the kernel picks; sent here to a worker
+    thread on purpose (tgkill), it must still stop the stack."""
+    tasks = sorted(int(t) for t in os.listdir(f"/proc/{stack.process.pid}/task"))
+    worker = next(t for t in tasks if t != stack.process.pid)
+    libc = ctypes.CDLL(None, use_errno=True)
+    SYS_TGKILL = {"x86_64": 234, "aarch64": 131}[os.uname().machine]
+    assert libc.syscall(SYS_TGKILL, stack.process.pid, worker, signal.SIGINT) == 0
+    try:
+        assert stack.process.wait(timeout=20) == 0
+    except subprocess.TimeoutExpired:
+        stack.process.kill()
+        raise AssertionError("the stack ignored a SIGINT delivered to a worker thread") from None
+    assert "stopped" in stack.log.read_text()
