@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy_failover.api.bodies import COMPILED
-from proxy_failover.api.router import Api, QueryCursor, Route
+from proxy_failover.api.router import Api, QueryBool, QueryCursor, Route
 from proxy_failover.ids import PROXY_ID_PATTERN
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -36,6 +36,7 @@ REASONS = {
     404: "Not found (or another tenant's)",
     405: "Method not allowed",
     409: "Conflict with the current state",
+    304: "Not modified",
     413: "Body too large",
     503: "Database unavailable: retry after Retry-After seconds",
 }
@@ -129,6 +130,8 @@ def build(routes: list[Route]) -> dict[str, Any]:
             if isinstance(spec, QueryCursor):
                 paged = True
                 schema = {"type": "string", "maxLength": 512}
+            elif isinstance(spec, QueryBool):
+                schema = {"type": "boolean", "default": spec.default}
             else:
                 schema = {
                     "type": "integer",
@@ -143,6 +146,27 @@ def build(routes: list[Route]) -> dict[str, Any]:
                     "required": False,
                     "description": spec.description,
                     "schema": schema,
+                }
+            )
+        for name, meaning in (route.headers or {}).items():
+            header_schema: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 128}
+            params.append(
+                {
+                    "name": name,
+                    "in": "header",
+                    "required": False,
+                    "description": meaning,
+                    "schema": header_schema,
+                }
+            )
+        if route.tagged:
+            params.append(
+                {
+                    "name": "If-None-Match",
+                    "in": "header",
+                    "required": False,
+                    "description": "The ETag of an answer already held: 304 while it is still the answer",
+                    "schema": {"type": "string"},
                 }
             )
         if params:
@@ -172,6 +196,13 @@ def build(routes: list[Route]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": success}},
             }
         }
+        if route.tagged:
+            etag = {"ETag": {"description": "Changes whenever the answer does", "schema": {"type": "string"}}}
+            responses[str(route.status)]["headers"] = etag
+            responses["304"] = {
+                "description": "Not modified: the If-None-Match tag is still the answer's",
+                "headers": etag,
+            }
         for status in sorted({*route.errors, *(() if route.public else (401,))}):
             response: dict[str, Any] = {
                 "description": REASONS.get(status, "Error"),

@@ -70,6 +70,8 @@ class ConfigFields(TypedDict, total=False):
     failback_hold_down_seconds: Annotated[int, Field(ge=0, le=86400)] | None
     flap_threshold: Annotated[int, Field(ge=2, le=1000)] | None
     flap_window_seconds: Seconds | None
+    # null turns it off (its default); absent keeps the stored value
+    report_ttl_seconds: Seconds | None
 
 
 @with_config(STRICT)
@@ -78,13 +80,63 @@ class ConfigRequest(TypedDict):
     config: NotRequired[ConfigFields]
 
 
+# Codes and ranges of HTTP statuses that count as healthy: "200-299,304".
+StatusRanges = Annotated[
+    str,
+    StringConstraints(
+        min_length=3,
+        max_length=200,
+        pattern=r"^[1-5][0-9]{2}(-[1-5][0-9]{2})?(,[1-5][0-9]{2}(-[1-5][0-9]{2})?)*$",
+    ),
+]
+
+
+@with_config(STRICT)
+class ProbeOptionsBody(TypedDict):
+    """How the sweep judges an HTTP(S) answer (the target policy applies whatever these say)."""
+
+    expected_status: Annotated[StatusRanges, Field(default="200-399")]
+    body_contains: Annotated[
+        Annotated[str, StringConstraints(min_length=1, max_length=256)] | None, Field(default=None)
+    ]
+    tls_verify: Annotated[bool, Field(default=True)]
+
+
+Endpoint = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+InstanceName = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+InstanceType = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Priority = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
 @with_config(STRICT)
 class InstanceData(TypedDict):
-    instance_name: Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
-    instance_type: Annotated[str, StringConstraints(min_length=1, max_length=64), Field(default="standard")]
-    priority: Annotated[int, Field(ge=0, le=1_000_000, default=100)]
-    weight: Annotated[int, Field(ge=0, le=1_000_000, default=100)]
+    instance_name: InstanceName
+    instance_type: Annotated[InstanceType, Field(default="standard")]
+    priority: Annotated[Priority, Field(default=100)]
+    weight: Annotated[Priority, Field(default=100)]
     health_check_url: Annotated[Url | None, Field(default=None)]
+    endpoint: Annotated[Endpoint | None, Field(default=None)]
+    probe: Annotated[ProbeOptionsBody | None, Field(default=None)]
+
+
+@with_config(STRICT)
+class InstancePatch(TypedDict, total=False):
+    """Only the fields given change; a null healthCheckUrl, endpoint or probe clears it."""
+
+    instance_name: InstanceName
+    instance_type: InstanceType
+    priority: Priority
+    weight: Priority
+    health_check_url: Url | None
+    endpoint: Endpoint | None
+    probe: ProbeOptionsBody | None
+
+
+@with_config(STRICT)
+class MaintenanceRequest(TypedDict):
+    duration_seconds: Annotated[int, Field(ge=60, le=604_800)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+    force: Annotated[bool, Field(default=False)]
 
 
 @with_config(STRICT)
@@ -157,6 +209,8 @@ BODIES: dict[str, Any] = {
         ExecuteRequest,
         CompleteRequest,
         RedundancyUpdate,
+        InstancePatch,
+        MaintenanceRequest,
     )
 }
 

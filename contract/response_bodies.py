@@ -33,6 +33,7 @@ class ConfigOut(Out):
     failback_hold_down_seconds: int
     flap_threshold: int
     flap_window_seconds: int
+    report_ttl_seconds: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -58,6 +59,38 @@ class InstanceOut(Out):
     needs_attention: bool
     created_at: datetime
     updated_at: datetime
+    endpoint: str | None
+    probe: ProbeOut | None
+    maintenance: MaintenanceOut | None
+
+
+class ProbeOut(Out):
+    expected_status: str
+    body_contains: str | None
+    tls_verify: bool
+
+
+class MaintenanceOut(Out):
+    until: datetime
+    reason: str
+    started_by: str
+
+
+class RouteTargetOut(Out):
+    instance_id: UUID
+    endpoint: str | None
+    share: float
+
+
+class RouteOut(Out):
+    """The routing answer for the data plane."""
+
+    proxy_id: str
+    active_instance_id: UUID
+    endpoint: str | None
+    algorithm: LoadBalancingAlgorithm | None
+    targets: list[RouteTargetOut]
+    degraded: bool
 
 
 class DecisionOut(Out):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -11,10 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FleetServer:
     """`http://127.0.0.1:{port}/{name}` answers by `modes[name]`: ok (200), redirect (302), fail (500),
-    hang (accept, never answer). Every request is counted per name."""
+    hang (accept, never answer), or by `answers[name]`: (status, body, chunked). Every request is
+    counted per name. With `tls` (a (certificate, key) pair of files) it serves https."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
         self.modes: dict[str, str] = {}
+        self.answers: dict[str, tuple[int, bytes, bool]] = {}
         self.hits: Counter[str] = Counter()
         self._lock = threading.Lock()
         fleet = self
@@ -24,6 +27,9 @@ class FleetServer:
                 name = self.path.strip("/")
                 with fleet._lock:
                     fleet.hits[name] += 1
+                if name in fleet.answers:
+                    self._answer(*fleet.answers[name])
+                    return
                 mode = fleet.modes.get(name, "ok")
                 if mode == "hang":
                     time.sleep(3)
@@ -35,6 +41,20 @@ class FleetServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
+            def _answer(self, status: int, body: bytes, chunked: bool) -> None:
+                self.send_response(status)
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for at in range(0, len(body), 7):  # small chunks: text spans them
+                        piece = body[at : at + 7]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -42,13 +62,19 @@ class FleetServer:
             request_queue_size = 1024  # a sweep opens hundreds of connections at once
 
         self.server = Server(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{name}"
 
     def close(self) -> None:
         self.server.shutdown()
@@ -129,3 +155,39 @@ class HangingServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class KeepAliveServer:
+    """Answers every request with 200, a body and its Content-Length, and keeps the connection open
+    (it ignores `Connection: close`), as some servers do."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.recv(4096)
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.body)
+            conn.sendall(head + self.body)
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=2)
+        for conn in self._held:
+            conn.close()
+        self.sock.close()

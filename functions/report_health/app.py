@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proxy_failover.api.bodies import metrics_row
+from proxy_failover.api.bodies import idempotency_key, metrics_row
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, instance_view
 from proxy_failover.domain.models import HealthStatus
@@ -24,6 +24,9 @@ api = Api()
     body="HealthReport",
     response="InstanceOut",
     errors=(400, 401, 404, 413, 503),
+    headers={
+        "Idempotency-Key": "A report repeating a key used for the instance within 10 minutes changes nothing and gets the first answer"
+    },
 )
 def report_health(request: Request[HealthReport, None]) -> View:
     """Fed through the same rise/fall state machine as the scheduled checks; a report that takes the
@@ -34,6 +37,7 @@ def report_health(request: Request[HealthReport, None]) -> View:
         request.path["instanceId"],
         HealthStatus(body["health_status"]),
         metrics_row(body.get("metrics")),
+        idempotency_key=idempotency_key(request.header("Idempotency-Key")),
     )
     return instance_view(row)
 

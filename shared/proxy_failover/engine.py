@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from .clock import Clock, Jitter
+from .domain import maintenance
 from .domain.decisions import Plan, RecoveryAction, reconcile
 from .domain.models import (
     EventStatus,
@@ -25,13 +26,13 @@ from .domain.models import (
     Switch,
     Transition,
 )
-from .domain.notices import SWITCH_NOTICE_TYPES, Notice
+from .domain.notices import SWITCH_NOTICE_TYPES, Notice, maintenance_notices
 from .store import changes, proxies
 from .store.changes import OutboxRow, ProxyWrite, recovery_closure
 from .store.db import Connection
 from .store.metrics import metrics_row
 from .store.proxies import ProxyAggregate
-from .store.rows import EventRow
+from .store.rows import EventRow, Listed, listed_json
 
 
 class Check(NamedTuple):
@@ -41,6 +42,8 @@ class Check(NamedTuple):
     latency_ms: float | None = None
     connections: int | None = None
     metrics: dict[str, Any] | None = None  # a reported sample, stored with the check
+    reason: str | None = None  # why it failed, when the notice should say (report_ttl_expired)
+    real: bool = True  # False: made up by the service (an expired report time-to-live), no sign of life
 
 
 class Step(NamedTuple):
@@ -55,6 +58,10 @@ class Step(NamedTuple):
     allow_automatic: bool = True
     added: Instance | None = None  # an instance registered by this write
     config: FailoverConfig | None = None  # a new configuration
+    # The writer's change to the instances (fields, maintenance; one left out is deregistered).
+    edit: Callable[[list[Instance]], list[Instance]] | None = None
+    # (instance id, Idempotency-Key) of a keyed report: its answer is kept for the key's repeats.
+    report_key: tuple[str, str] | None = None
 
 
 class Outcome(NamedTuple):
@@ -131,7 +138,13 @@ def _checked(
         check = step.checks.get(instance.id)
         if check is not None:
             instance, transition = apply_check(
-                instance, check.result, config, now, connection_count=check.connections
+                instance,
+                check.result,
+                config,
+                now,
+                connection_count=check.connections,
+                reason=check.reason,
+                real=check.real,
             )
             if check.latency_ms is not None:
                 instance = instance._replace(last_latency_ms=check.latency_ms)
@@ -146,7 +159,10 @@ def _plan(
 ) -> Outcome:
     config = step.config or aggregate.config
     before = [*aggregate.instances, *([step.added] if step.added else [])]
-    after, transitions = _checked(before, step, config, now)
+    current = maintenance.expire(before, now)  # every write ends maintenance whose time is up
+    if step.edit is not None:
+        current = step.edit(current)
+    after, transitions = _checked(current, step, config, now)
     plan = reconcile(
         after,
         aggregate.active_instance_id,
@@ -157,21 +173,29 @@ def _plan(
         jitter=jitter,
         allow_automatic=step.allow_automatic,
         requested=step.requested,
+        named={i.id: i for i in before},
     )
+    started, ended = maintenance.started_and_ended(before, plan.instances)
+    notices = [*maintenance_notices(started, ended), *plan.notices]
     stored = {i.id: i for i in aggregate.instances}
     instances = [i if stored.get(i.id) == i else i._replace(updated_at=now) for i in plan.instances]
+    kept = {i.id for i in instances}
+    removed = [i for i in aggregate.instances if i.id not in kept]
     event = _switch_event(aggregate, plan, step, now=now, actor=actor)
     if event is not None:
         batch.events.append(event)
     batch.events.extend(_recovery_openings(aggregate, plan, now=now, actor=actor))
+    # A proxy never given an instance has no posture yet (GET redundancy: 404); one whose last
+    # instance left has one of none.
     posture_changed = bool(
-        plan.switch or plan.recovery or plan.notices or plan.redundancy != aggregate.previous
-    ) and bool(instances)
+        plan.switch or plan.recovery or notices or plan.redundancy != aggregate.previous
+    ) and bool(instances or removed)
     batch.writes.append(
         ProxyWrite(
             proxy_id=aggregate.proxy_id,
             instances=[i for i in instances if i.id in stored and stored[i.id] != i],
             added=[i for i in instances if i.id not in stored],
+            removed=[i.id for i in removed],
             active_instance_id=plan.active_instance_id,
             active_changed=plan.active_instance_id != aggregate.active_instance_id,
             redundancy=_redundancy_row(aggregate.proxy_id, plan, now) if posture_changed else None,
@@ -184,6 +208,11 @@ def _plan(
                 )
                 for r in plan.recovery
                 if r.action is not RecoveryAction.OPEN
+            ]
+            + [
+                recovery_closure(i.id, EventStatus.FAILED, "instance deregistered", now)
+                for i in removed
+                if i.recovery_attempts or i.needs_attention
             ],
             config=step.config,
             metrics=[
@@ -191,11 +220,22 @@ def _plan(
                 for instance_id, check in step.checks.items()
                 if check.metrics
             ],
+            report_key=_report_key(step, instances, plan.active_instance_id),
         )
     )
-    for notice in plan.notices:
+    for notice in notices:
         batch.outbox.append(_notification(aggregate, notice, now, event, actor))
     return Outcome(aggregate, instances, plan.active_instance_id, event, now)
+
+
+def _report_key(
+    step: Step, instances: list[Instance], active_instance_id: str | None
+) -> tuple[str, str, dict[str, Any]] | None:
+    if step.report_key is None:
+        return None
+    instance_id, key = step.report_key
+    instance = next(i for i in instances if i.id == instance_id)
+    return instance_id, key, listed_json(Listed(instance, instance.id == active_instance_id))
 
 
 def _switch_event(

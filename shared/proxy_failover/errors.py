@@ -151,3 +151,17 @@ class InstanceLimitReached(ProxyFailoverError):
 
     code, status = "PROXY_FAILOVER_028", 409
     meaning = "The proxy already has the maximum number of instances (MAX_INSTANCES_PER_PROXY)"
+
+
+class ActiveInstance(ProxyFailoverError):
+    """Deregistering the active instance of a proxy that has others."""
+
+    code, status = "PROXY_FAILOVER_029", 409
+    meaning = "The instance is the proxy's active instance; force=true moves the proxy off it first"
+
+
+class NoMaintenanceTarget(ProxyFailoverError):
+    """Maintenance of the active instance, with no healthy instance to move the proxy to."""
+
+    code, status = "PROXY_FAILOVER_030", 409
+    meaning = "No healthy instance to move the proxy to; force keeps the active instance, in maintenance"

@@ -7,8 +7,9 @@ from __future__ import annotations
 import resource
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -132,7 +133,9 @@ class Sweeper(UnitOfWork):
         proxy_ids = [c.proxy_id for c in claimed]
         timeouts = {c.proxy_id: c.timeout_seconds for c in claimed}
         targets = claims.probe_targets(con, proxy_ids)
-        results = self.prober.run([ProbeRequest(t.instance_id, t.url, timeouts[t.proxy_id]) for t in targets])
+        results = self.prober.run(
+            [ProbeRequest(t.instance_id, t.url, timeouts[t.proxy_id], t.probe) for t in targets]
+        )
         stats = self.apply(proxy_ids, {r.instance_id: r for r in results})
         stats.proxies = len(proxy_ids)
         stats.batches = 1
@@ -148,7 +151,9 @@ class Sweeper(UnitOfWork):
         }
 
         def step(aggregate: ProxyAggregate, now: datetime) -> Step:
-            return Step(checks={i.id: checks[i.id] for i in aggregate.instances if i.id in checks})
+            found = {i.id: checks[i.id] for i in aggregate.instances if i.id in checks}
+            found.update(expired_reports(aggregate, now, probed=found))
+            return Step(checks=found)
 
         outcomes = self.write(
             lambda con: proxies.lock_proxies(con, proxy_ids),
@@ -162,6 +167,26 @@ class Sweeper(UnitOfWork):
             failovers=sum(1 for o in outcomes if o.event is not None),
             probe_latency_ms=[r.latency_ms for r in results.values() if r.latency_ms is not None],
         )
+
+
+EXPIRED = Check(HealthStatus.UNHEALTHY, reason="report_ttl_expired", real=False)
+
+
+def expired_reports(
+    aggregate: ProxyAggregate, now: datetime, *, probed: Mapping[str, Check]
+) -> dict[str, Check]:
+    """A failed check for each instance whose latest result (probe or report) is older than the
+    proxy's reportTtlSeconds, once per interval (the claim's cadence) until a fresh one comes: an
+    instance that stops reporting is noticed within about TTL + threshold x interval."""
+    ttl = aggregate.config.report_ttl_seconds
+    if ttl is None:
+        return {}
+    cutoff = now - timedelta(seconds=ttl)
+    return {
+        i.id: EXPIRED
+        for i in aggregate.instances
+        if i.id not in probed and (i.last_result_at or i.created_at or now) < cutoff
+    }
 
 
 def sweep_budget(remaining_seconds: float | None, settings: Settings) -> float:

@@ -3,11 +3,14 @@ connection: forbidden targets are never contacted."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from proxy_failover.checks.policy import TargetPolicy
 from proxy_failover.checks.probes import Prober, ProbeRequest
+from proxy_failover.domain.models import ProbeOptions
 
-from tests.servers import FleetServer, TcpServer, closed_port
+from tests.servers import FleetServer, KeepAliveServer, TcpServer, closed_port
 from tests.unit.test_policy import ENCODED_FORBIDDEN
 
 LOOPBACK_OK = TargetPolicy(allow_loopback=True)
@@ -88,3 +91,106 @@ def test_encoded_hosts_are_read_as_resolvers_read_them_and_checked_before_any_co
     # 127.1 is 127.0.0.1: with loopback allowed it is probed there
     (short,) = Prober(LOOPBACK_OK).run([ProbeRequest("s", f"http://127.1:{fleet.port}/ok", 1)])
     assert short.healthy and fleet.hits["ok"] == 1
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1, made with openssl."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+def _healthy(requests):
+    return {r.instance_id: r.healthy for r in Prober(LOOPBACK_OK).run(requests)}
+
+
+def test_expected_status_ranges_decide_what_is_healthy(fleet):
+    fleet.modes.update({"ok": "ok", "redirect": "redirect", "fail": "fail"})
+    only_2xx = ProbeOptions(expected_status="200-299")
+    with_500 = ProbeOptions(expected_status="200,500-503")
+    assert _healthy(
+        [
+            ProbeRequest("redirect-default", fleet.url("redirect"), 1),
+            ProbeRequest("redirect-2xx", fleet.url("redirect"), 1, only_2xx),
+            ProbeRequest("fail-default", fleet.url("fail"), 1),
+            ProbeRequest("fail-listed", fleet.url("fail"), 1, with_500),
+            ProbeRequest("ok-listed", fleet.url("ok"), 1, with_500),
+        ]
+    ) == {
+        "redirect-default": True,
+        "redirect-2xx": False,
+        "fail-default": False,
+        "fail-listed": True,
+        "ok-listed": True,
+    }
+
+
+def test_body_contains_reads_the_first_64_kib_of_plain_and_chunked_bodies(fleet):
+    ready = ProbeOptions(body_contains='"status": "ready"')
+    fleet.answers.update(
+        {
+            "plain": (200, b'{"status": "ready"}', False),
+            "chunked": (200, b'{"queue": 0, "status": "ready"}', True),  # the text spans chunks
+            "starting": (200, b'{"status": "starting"}', False),
+            "late": (200, b"x" * (64 * 1024) + b'"status": "ready"', False),  # beyond 64 KiB
+            "error": (503, b'{"status": "ready"}', False),  # the status is judged first
+        }
+    )
+    results = {
+        r.instance_id: r
+        for r in Prober(LOOPBACK_OK).run([ProbeRequest(n, fleet.url(n), 2, ready) for n in fleet.answers])
+    }
+    assert {k: v.healthy for k, v in results.items()} == {
+        "plain": True,
+        "chunked": True,
+        "starting": False,
+        "late": False,
+        "error": False,
+    }
+    assert results["starting"].error == "body lacks the expected text"
+    assert results["error"].error == "HTTP 503"
+
+
+def test_a_server_that_keeps_the_connection_open_is_read_to_its_content_length():
+    server = KeepAliveServer(b"all good")
+    try:
+        (result,) = Prober(LOOPBACK_OK).run(
+            [ProbeRequest("a", server.url, 2, ProbeOptions(body_contains="good"))]
+        )
+    finally:
+        server.close()
+    assert result.healthy, result.error  # not a timeout: the announced body had come
+
+
+def test_tls_verify_false_accepts_a_self_signed_certificate_and_true_refuses_it(self_signed):
+    server = FleetServer(tls=self_signed)
+    try:
+        results = {
+            r.instance_id: r
+            for r in Prober(LOOPBACK_OK).run(
+                [
+                    ProbeRequest("verified", server.url("ok"), 2),
+                    ProbeRequest("unverified", server.url("ok"), 2, ProbeOptions(tls_verify=False)),
+                ]
+            )
+        }
+    finally:
+        server.close()
+    assert results["unverified"].healthy, results["unverified"].error
+    assert not results["verified"].healthy and "CERTIFICATE_VERIFY_FAILED" in (results["verified"].error or "")
+
+
+def test_probe_options_do_not_loosen_the_target_policy(fleet):
+    loose = ProbeOptions(expected_status="100-599", tls_verify=False)
+    (result,) = Prober(TargetPolicy()).run([ProbeRequest("a", fleet.url("ok"), 1, loose)])
+    assert not result.contacted and fleet.hits["ok"] == 0

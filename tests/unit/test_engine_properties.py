@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from proxy_failover.domain import maintenance
 from proxy_failover.domain.decisions import check_manual_switch, reconcile
 from proxy_failover.domain.health import apply_check
 from proxy_failover.domain.models import (
@@ -14,6 +15,7 @@ from proxy_failover.domain.models import (
     HealthStatus,
     Instance,
     LoadBalancingAlgorithm,
+    Maintenance,
     Strategy,
 )
 from proxy_failover.domain.redundancy import assess
@@ -34,6 +36,7 @@ operations = st.lists(
         st.tuples(st.just("register"), st.integers(0, 5), st.none()),
         st.tuples(st.just("switch"), st.integers(0, 5), st.booleans()),
         st.tuples(st.just("tick"), st.integers(1, 120), st.none()),
+        st.tuples(st.just("maintain"), st.integers(0, 5), st.integers(0, 120)),  # 0: end it
     ),
     min_size=20,
     max_size=80,
@@ -87,8 +90,14 @@ def test_engine_invariants_hold_over_any_history(ops, config):
             assert arg or eligible(target)  # without force, only an eligible target passes
             active = target.id
             automatic = False
+        elif op == "maintain":
+            k = n % len(instances)
+            until = Maintenance(now + timedelta(seconds=arg), "patch", "ops") if arg else None
+            instances[k] = instances[k]._replace(maintenance=until)
+            automatic = False
         else:
             now += timedelta(seconds=n)
+        instances = maintenance.expire(instances, now)  # as every write of the engine does
 
         plan = reconcile(
             instances,
@@ -107,6 +116,10 @@ def test_engine_invariants_hold_over_any_history(ops, config):
             assert eligible(by_id[plan.switch.target_instance_id])
             assert plan.switch.source_instance_id == active
             assert plan.active_instance_id == plan.switch.target_instance_id
+        # an instance in maintenance is never a backup and sends no alerts
+        away = {i.id for i in plan.instances if i.in_maintenance}
+        assert not away & set(plan.redundancy.backup_instance_ids)
+        assert not any(n.details.get("instanceId") in away for n in plan.notices), plan.notices
         # the stored posture is always a recomputation from the instances
         assert plan.redundancy == assess(plan.instances, plan.active_instance_id, config.failover_strategy)
         # a switch away from a healthy active only happens as a failback, to a better instance

@@ -13,7 +13,7 @@ PACKAGE = ROOT / "shared" / "proxy_failover"
 BOTTOM = {"errors", "ids", "identity", "paging", "settings", "observability", "clock"}
 ALLOWED = {
     "domain": set(),
-    "checks": set(),
+    "checks": {"domain"},
     "store": {"domain"},
     "notify": {"store"},
     "engine": {"domain", "store"},

@@ -14,7 +14,7 @@ from typing import Any, get_args
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from proxy_failover.api.bodies import COMPILED, metrics_row, provided, validate_body
+from proxy_failover.api.bodies import COMPILED, idempotency_key, metrics_row, provided, validate_body
 from proxy_failover.api.errors import validation_details
 from proxy_failover.errors import InvalidInput
 from pydantic import TypeAdapter, ValidationError
@@ -76,6 +76,7 @@ FULL = {
             "failbackHoldDownSeconds": 0,
             "flapThreshold": 4,
             "flapWindowSeconds": 300,
+            "reportTtlSeconds": 120,
         },
     },
     "RegisterRequest": {
@@ -86,6 +87,8 @@ FULL = {
             "priority": 0,
             "weight": 50,
             "healthCheckUrl": "http://10.0.0.1/health",
+            "endpoint": "10.0.0.1:8443",
+            "probe": {"expectedStatus": "200-299,304", "bodyContains": "ok", "tlsVerify": False},
         },
     },
     "HealthReport": {
@@ -108,6 +111,16 @@ FULL = {
         "reason": " maintenance ",
         "force": True,
     },
+    "InstancePatch": {
+        "instanceName": "edge-eu-1b",
+        "instanceType": "large",
+        "priority": 5,
+        "weight": 20,
+        "healthCheckUrl": None,
+        "endpoint": "https://edge.example.com:8443",
+        "probe": {"expectedStatus": "200", "bodyContains": "ready", "tlsVerify": True},
+    },
+    "MaintenanceRequest": {"durationSeconds": 3600, "reason": " kernel patch ", "force": False},
     "CompleteRequest": {"status": "failed", "errorMessage": "timeout", "durationMs": 1200},
     "RedundancyUpdate": {
         "activeInstanceId": str(uuid.uuid4()),
@@ -209,11 +222,67 @@ def test_defaults_are_filled_in_and_nulls_keep_stored_values():
         "priority": 100,
         "weight": 100,
         "health_check_url": None,
+        "endpoint": None,
+        "probe": None,
     }
     config = validate_body(
         "ConfigRequest", b'{"proxyId": "p", "config": {"flapThreshold": null, "healthyThreshold": 4}}'
     )
     assert provided(config["config"]) == {"healthy_threshold": 4}
+
+
+def test_a_null_report_ttl_turns_it_off_rather_than_keeping_it():
+    config = validate_body("ConfigRequest", b'{"proxyId": "p", "config": {"reportTtlSeconds": null}}')
+    assert provided(config["config"]) == {"report_ttl_seconds": None}
+
+
+def test_probe_options_get_their_defaults():
+    registered = validate_body(
+        "RegisterRequest", b'{"proxyId": "p", "instanceData": {"instanceName": "a", "probe": {}}}'
+    )
+    assert registered["instance_data"]["probe"] == {
+        "expected_status": "200-399",
+        "body_contains": None,
+        "tls_verify": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("ranges", "valid"),
+    [
+        ("200", True),
+        ("200-299,304", True),
+        ("299-200", False),
+        ("20", False),
+        ("600", False),
+        ("200,", False),
+    ],
+)
+def test_expected_status_ranges_are_checked(ranges, valid):
+    raw = json.dumps({"probe": {"expectedStatus": ranges}}).encode()
+    if valid:
+        assert validate_body("InstancePatch", raw)["probe"]["expected_status"] == ranges
+    else:
+        with pytest.raises(InvalidInput) as raised:
+            validate_body("InstancePatch", raw)
+        assert raised.value.details[0]["field"].startswith("probe.expectedStatus")
+
+
+def test_an_empty_patch_is_refused():
+    with pytest.raises(InvalidInput) as raised:
+        validate_body("InstancePatch", b"{}")
+    assert raised.value.details[0]["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    ("header", "valid"), [(None, True), ("abc-123", True), ("", False), ("x" * 129, False), ("a b", False)]
+)
+def test_idempotency_keys_are_checked(header, valid):
+    if valid:
+        assert idempotency_key(header) == header
+    else:
+        with pytest.raises(InvalidInput):
+            idempotency_key(header)
 
 
 def test_reported_metrics_become_the_services_row():

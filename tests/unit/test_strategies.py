@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
-from proxy_failover.domain.models import HealthStatus, Instance, LoadBalancingAlgorithm, Strategy
-from proxy_failover.domain.strategies import choose_target, failover_order, route
+from proxy_failover.domain.models import HealthStatus, Instance, Maintenance, Strategy
+from proxy_failover.domain.strategies import choose_target, failover_order
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -47,16 +47,11 @@ def test_flapping_and_unknown_instances_are_never_targets():
     assert choose_target(fleet, "a", Strategy.PRIORITY) is None
 
 
-def test_weighted_routing_follows_weights():
-    fleet = [inst("a", weight=1), inst("b", weight=3)]
-    picks = [route(fleet, LoadBalancingAlgorithm.WEIGHTED, sequence=0, draw=d / 100).id for d in range(100)]
-    assert picks.count("b") == 75
-
-
-def test_round_robin_routing_cycles_over_eligible_instances():
-    fleet = [inst("a", 1), inst("b", 2), inst("c", 3, status=HealthStatus.UNHEALTHY)]
-    picks = [route(fleet, LoadBalancingAlgorithm.ROUND_ROBIN, sequence=s, draw=0).id for s in range(4)]
-    assert picks == ["a", "b", "a", "b"]
+def test_instances_in_maintenance_are_never_targets():
+    away = Maintenance(datetime(2030, 1, 1, tzinfo=UTC), "patching", "ops")
+    fleet = [inst("a", 1), inst("b", 2)._replace(maintenance=away), inst("c", 3)]
+    assert choose_target(fleet, "a", Strategy.PRIORITY).id == "c"
+    assert [i.id for i in failover_order(fleet, "a", Strategy.ROUND_ROBIN)] == ["c"]
 
 
 fleets = st.lists(

@@ -95,8 +95,33 @@ def _timeout_below_interval(value: dict[str, Any]) -> None:
         )
 
 
+def _status_ranges_ascend(value: dict[str, Any]) -> None:
+    probe = value.get("probe") if "probe" in value else (value.get("instance_data") or {}).get("probe")
+    for part in ((probe or {}).get("expected_status") or "").split(","):
+        low, _, high = part.partition("-")
+        if high and int(high) < int(low):
+            message = f"the range {part} runs backwards"
+            raise InvalidInput(
+                "request body is invalid",
+                details=[{"field": "probe.expectedStatus", "message": message, "type": "value_error"}],
+            )
+
+
+def _patch_changes_something(value: dict[str, Any]) -> None:
+    if not value:
+        raise InvalidInput(
+            "request body is invalid",
+            details=[{"field": "body", "message": "give at least one field to change", "type": "missing"}],
+        )
+    _status_ranges_ascend(value)
+
+
 # Rules across fields, which a schema cannot state, by body.
-CROSS_FIELD_RULES = {"ConfigRequest": _timeout_below_interval}
+CROSS_FIELD_RULES: dict[str, Any] = {
+    "ConfigRequest": _timeout_below_interval,
+    "RegisterRequest": _status_ranges_ascend,
+    "InstancePatch": _patch_changes_something,
+}
 
 
 def _camel(name: str) -> str:
@@ -159,6 +184,27 @@ def metrics_row(reported: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return values if any(v is not None for v in values.values()) else None
 
 
+# Fields whose null is a value (their default: off) rather than "keep the stored value".
+NULL_MEANS_OFF = frozenset({"report_ttl_seconds"})
+
+
 def provided(fields: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The fields a partial update sets: those given and not null (null keeps the stored value)."""
-    return {name: value for name, value in (fields or {}).items() if value is not None}
+    """The fields a partial update sets: those given and not null (null keeps the stored value),
+    except the fields for which null means off."""
+    return {
+        name: value for name, value in (fields or {}).items() if value is not None or name in NULL_MEANS_OFF
+    }
+
+
+def idempotency_key(header: str | None) -> str | None:
+    """An Idempotency-Key header: 1-128 visible ASCII characters, or InvalidInput."""
+    if header is None:
+        return None
+    if not 1 <= len(header) <= 128 or not all("!" <= c <= "~" for c in header):
+        raise InvalidInput(
+            "the Idempotency-Key header must be 1-128 visible ASCII characters",
+            details=[
+                {"field": "Idempotency-Key", "message": "1-128 visible ASCII characters", "type": "header"}
+            ],
+        )
+    return header

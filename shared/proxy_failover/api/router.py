@@ -43,6 +43,18 @@ class Request(NamedTuple, Generic[B, Q]):
     query: Q
     event: dict[str, Any]
 
+    def header(self, name: str) -> str | None:
+        """A request header, by its name in any case (API Gateway lower-cases them)."""
+        wanted = name.lower()
+        return next((v for k, v in (self.event.get("headers") or {}).items() if k.lower() == wanted), None)
+
+
+class Tagged(NamedTuple):
+    """A view with an entity tag: answered 304 (no body) to a request whose If-None-Match names it."""
+
+    view: Any
+    etag: str
+
 
 class QueryInt(NamedTuple):
     """An integer query parameter: parsed and range-checked without pydantic."""
@@ -70,6 +82,23 @@ class QueryInt(NamedTuple):
         return value
 
 
+class QueryBool(NamedTuple):
+    """A boolean query parameter: `true` or `false`."""
+
+    default: bool = False
+    description: str = ""
+
+    def parse(self, name: str, raw: str | None) -> bool:
+        if raw is None or raw == "":
+            return self.default
+        if raw not in {"true", "false"}:
+            raise InvalidInput(
+                f"query parameter {name} must be true or false",
+                details=[{"field": name, "message": "must be true or false", "type": "bool_parsing"}],
+            )
+        return raw == "true"
+
+
 class QueryCursor(NamedTuple):
     """The `cursor` of a paged list: the `nextCursor` of the page before, handed back unchanged."""
 
@@ -88,7 +117,7 @@ class Route(NamedTuple):
     pattern: re.Pattern[str]
     # Name of the request body in contract/request_bodies.py (validated by api/bodies.py).
     body: str | None = None
-    query: dict[str, QueryInt | QueryCursor] | None = None
+    query: dict[str, QueryInt | QueryBool | QueryCursor] | None = None
     # Name of the documented response schema in contract/response_bodies.py; "Name[]" for a list.
     response: str | None = None
     status: int = 200
@@ -96,6 +125,10 @@ class Route(NamedTuple):
     public: bool = False
     errors: tuple[int, ...] = ()
     message: str | None = None
+    # Request headers the operation reads (name -> what it means), for the document.
+    headers: dict[str, str] | None = None
+    # Answers with an ETag and 304 to a matching If-None-Match (the handler returns `Tagged`).
+    tagged: bool = False
 
 
 def path_pattern(path: str) -> re.Pattern[str]:
@@ -118,6 +151,11 @@ def error_response(exc: ProxyFailoverError) -> dict[str, Any]:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
     message = exc.message if status != 500 else "internal error"
     return _response(status, envelope(exc.code, message, status, exc.details), headers)
+
+
+def _entity_tags(header: str | None) -> set[str]:
+    """The tags an If-None-Match header names (weak ones compare as strong for GET, RFC 9110)."""
+    return {tag.strip().removeprefix("W/") for tag in (header or "").split(",") if tag.strip()}
 
 
 def _path_params(params: dict[str, str]) -> dict[str, str]:
@@ -171,6 +209,12 @@ class Api:
     def put(self, path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return self.route("PUT", path, **options)
 
+    def patch(self, path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route("PATCH", path, **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route("DELETE", path, **options)
+
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed = False
         for route in self.routes:
@@ -221,9 +265,17 @@ class Api:
             params = _path_params(params)
             body = self._body(route, event, settings.max_body_bytes)
             query = self._query(route, event)
-            result = route.func(Request(principal, params, body, query, event))
+            request = Request(principal, params, body, query, event)
+            result = route.func(request)
             if isinstance(result, dict) and "statusCode" in result:
                 return result  # a raw response (e.g. a static document)
+            headers: dict[str, str] = {}
+            if isinstance(result, Tagged):
+                headers["ETag"] = result.etag
+                named = _entity_tags(request.header("If-None-Match"))
+                if result.etag in named or "*" in named:
+                    return {"statusCode": 304, "headers": headers, "body": "", "isBase64Encoded": False}
+                result = result.view
             payload: dict[str, Any]
             if isinstance(result, Page):
                 cursor = None if result.next_key is None else encode_cursor(result.next_key)
@@ -232,7 +284,7 @@ class Api:
                 payload = {"data": result}
             if route.message:
                 payload["message"] = route.message
-            return _response(route.status, payload)
+            return _response(route.status, payload, headers)
         except ProxyFailoverError as exc:
             if status_for(exc) == 503:  # the database refused: an alarm counts these
                 emit_metric(get_settings(), "DatabaseUnavailable", 1)

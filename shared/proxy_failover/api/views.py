@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..domain.decisions import Decision
+    from ..domain.routing import RouteAnswer
     from ..store.rows import EventRow, Listed, StoredConfig, StoredRedundancy
 
 View = dict[str, Any]
@@ -56,7 +57,44 @@ def instance_view(listed: Listed) -> View:
         "needsAttention": i.needs_attention,
         "createdAt": _time(i.created_at),
         "updatedAt": _time(i.updated_at),
+        "endpoint": i.endpoint,
+        "probe": None
+        if i.probe is None
+        else {
+            "expectedStatus": i.probe.expected_status,
+            "bodyContains": i.probe.body_contains,
+            "tlsVerify": i.probe.tls_verify,
+        },
+        "maintenance": None
+        if i.maintenance is None
+        else {
+            "until": _time(i.maintenance.until),
+            "reason": i.maintenance.reason,
+            "startedBy": i.maintenance.started_by,
+        },
     }
+
+
+def route_view(found: RouteAnswer) -> View:
+    return {
+        "proxyId": found.proxy_id,
+        "activeInstanceId": found.active_instance_id,
+        "endpoint": found.endpoint,
+        "algorithm": None if found.algorithm is None else found.algorithm.value,
+        "targets": [
+            {"instanceId": t.instance_id, "endpoint": t.endpoint, "share": t.share} for t in found.targets
+        ],
+        "degraded": found.degraded,
+    }
+
+
+def entity_tag(view: View) -> str:
+    """A strong ETag: the answer's SHA-256 (the same answer, the same tag, on any Lambda)."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(view, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f'"{digest[:32]}"'
 
 
 def event_view(e: EventRow) -> View:

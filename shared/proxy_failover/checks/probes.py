@@ -2,7 +2,10 @@
 
 The policy is applied to every address the host resolves to, and the probe connects to the checked
 address itself, so DNS cannot swap in a forbidden one between check and connect. Redirects are not
-followed (a 3xx is a healthy answer), so they cannot lead a probe anywhere either.
+followed (a 3xx is a healthy answer by default), so they cannot lead a probe anywhere either; the same
+policy holds whatever an instance's probe options say. The options: the statuses that count as healthy
+(default 200-399), text the first 64 KiB of the body must contain, and whether the certificate of an
+https:// target is verified (default yes; no accepts self-signed ones).
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..domain.models import ProbeOptions
 from .policy import ProbeTarget, TargetPolicy, host_address, parse_target
 
 USER_AGENT = "proxy-failover-health/1.0"
+BODY_LIMIT = 64 * 1024  # how much of a body `bodyContains` looks at
+DEFAULT_OPTIONS = ProbeOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +32,7 @@ class ProbeRequest:
     instance_id: str
     url: str
     timeout_seconds: float
+    options: ProbeOptions | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,9 @@ class Prober:
         self.concurrency = max(1, concurrency)
         self.resolver = resolver
         self._tls = ssl.create_default_context()
+        self._tls_unverified = ssl.create_default_context()
+        self._tls_unverified.check_hostname = False
+        self._tls_unverified.verify_mode = ssl.CERT_NONE
 
     def run(self, requests: Sequence[ProbeRequest]) -> list[ProbeResult]:
         if not requests:
@@ -91,7 +101,7 @@ class Prober:
                 address = await self._resolve(target)
                 if isinstance(address, Refused):
                     return ProbeResult(request.instance_id, False, None, address.reason, contacted=False)
-                healthy, detail = await self._check(target, address)
+                healthy, detail = await self._check(target, address, request.options or DEFAULT_OPTIONS)
         except TimeoutError:
             return ProbeResult(request.instance_id, False, None, f"timeout after {request.timeout_seconds}s")
         except (OSError, ssl.SSLError, ValueError, asyncio.IncompleteReadError) as exc:
@@ -117,13 +127,18 @@ class Prober:
                 return Refused(f"refused: {target.host} resolves to {candidate}: {reason}")
         return str(candidates[0])
 
-    async def _check(self, target: ProbeTarget, address: str) -> tuple[bool, str | None]:
+    async def _check(
+        self, target: ProbeTarget, address: str, options: ProbeOptions
+    ) -> tuple[bool, str | None]:
         loop = asyncio.get_running_loop()
-        tls = self._tls if target.scheme == "https" else None
+        tls = None
+        if target.scheme == "https":
+            tls = self._tls if options.tls_verify else self._tls_unverified
         done: asyncio.Future[bytes] = loop.create_future()
         request = b"" if target.scheme == "tcp" else _http_request(target)
+        want_body = options.body_contains is not None
         transport, _ = await loop.create_connection(
-            lambda: _StatusLine(done, request),
+            lambda: _HttpAnswer(done, request, want_body),
             address,
             target.port,
             ssl=tls,
@@ -132,14 +147,24 @@ class Prober:
         try:
             if target.scheme == "tcp":
                 return True, None
-            status_line = await done
+            answer = await done
         finally:
             transport.abort()
+        status_line, _, rest = answer.partition(b"\r\n")
         parts = status_line.split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
             return False, "not an HTTP response"
         status = int(parts[1])
-        return 200 <= status < 400, None if 200 <= status < 400 else f"HTTP {status}"
+        if not options.accepts(status):
+            return False, f"HTTP {status}"
+        if options.body_contains is not None:
+            headers, _, body = rest.partition(b"\r\n\r\n")
+            if _header(headers, b"transfer-encoding").lower() == b"chunked":
+                body = _dechunked(body)
+            body = body[:BODY_LIMIT]
+            if options.body_contains.encode() not in body:
+                return False, "body lacks the expected text"
+        return True, None
 
 
 def _http_request(target: ProbeTarget) -> bytes:
@@ -152,13 +177,45 @@ def _http_request(target: ProbeTarget) -> bytes:
     ).encode("ascii", "ignore")
 
 
-class _StatusLine(asyncio.Protocol):
-    """Sends the request, resolves with the response's first line (a bare protocol: no stream objects,
-    which matters at thousands of probes a second)."""
+def _header(headers: bytes, name: bytes) -> bytes:
+    """A header's value (the first), or b"" (headers: the lines after the status line)."""
+    for line in headers.split(b"\r\n"):
+        key, sep, value = line.partition(b":")
+        if sep and key.strip().lower() == name:
+            return value.strip()
+    return b""
 
-    def __init__(self, done: asyncio.Future[bytes], request: bytes) -> None:
+
+def _content_length(head: bytes) -> int | None:
+    value = _header(head.partition(b"\r\n")[2], b"content-length")
+    return int(value) if value.isdigit() else None
+
+
+def _dechunked(body: bytes) -> bytes:
+    """A chunked body's data (as much of it as came), so a text across chunks is still found."""
+    data, rest = [], body
+    while rest:
+        size_line, sep, rest = rest.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            break
+        if not sep or size == 0:
+            break
+        data.append(rest[:size])
+        rest = rest[size + 2 :]
+    return b"".join(data)
+
+
+class _HttpAnswer(asyncio.Protocol):
+    """Sends the request, resolves with the response's first line, or (when the body is to be read)
+    with the whole answer up to its first 64 KiB of body (a bare protocol: no stream objects, which
+    matters at thousands of probes a second)."""
+
+    def __init__(self, done: asyncio.Future[bytes], request: bytes, want_body: bool) -> None:
         self.done = done
         self.request = request
+        self.want_body = want_body
         self.buffer = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -166,16 +223,34 @@ class _StatusLine(asyncio.Protocol):
             transport.write(self.request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return
         self.buffer += data
-        end = self.buffer.find(b"\r\n")
-        if end >= 0 and not self.done.done():
-            self.done.set_result(self.buffer[:end])
-        elif len(self.buffer) > 8192 and not self.done.done():
-            self.done.set_result(b"")
+        if not self.want_body:
+            end = self.buffer.find(b"\r\n")
+            if end >= 0:
+                self.done.set_result(self.buffer[:end])
+            elif len(self.buffer) > 8192:
+                self.done.set_result(b"")
+            return
+        headers_end = self.buffer.find(b"\r\n\r\n")
+        if headers_end < 0:
+            if len(self.buffer) > 65536:
+                self.done.set_result(self.buffer)  # no end of headers in 64 KiB: not an answer we read
+            return
+        # A server that keeps the connection open despite `Connection: close` is done when the body
+        # it announced has come; otherwise when it closes, or at 64 KiB.
+        announced = _content_length(self.buffer[:headers_end])
+        wanted = BODY_LIMIT if announced is None else min(announced, BODY_LIMIT)
+        if len(self.buffer) >= headers_end + 4 + wanted:
+            self.done.set_result(self.buffer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            if exc is not None:
-                self.done.set_exception(exc)
-            else:
-                self.done.set_exception(asyncio.IncompleteReadError(self.buffer, None))
+        if self.done.done():
+            return
+        if self.want_body and self.buffer:
+            self.done.set_result(self.buffer)  # the server closed: the body is complete
+        elif exc is not None:
+            self.done.set_exception(exc)
+        else:
+            self.done.set_exception(asyncio.IncompleteReadError(self.buffer, None))

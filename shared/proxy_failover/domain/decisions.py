@@ -5,7 +5,7 @@ failback, the recovery cycle, the redundancy posture and what to tell subscriber
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
@@ -108,7 +108,13 @@ def check_manual_switch(
     if target_id == active_id:
         raise InvalidFailoverTarget("the target is already the active instance")
     if not force and not eligible(target):
-        why = "flapping" if target.is_flapping else target.health_status.value
+        why = (
+            "in maintenance"
+            if target.in_maintenance
+            else "flapping"
+            if target.is_flapping
+            else target.health_status.value
+        )
         raise TargetNotHealthy(f"the target instance is {why}; use force to switch anyway")
 
 
@@ -154,6 +160,9 @@ def _recovery(
     notices: list[Notice] = []
     updated: list[Instance] = []
     for instance in instances:
+        if instance.in_maintenance:  # no recovery notices while somebody works on it
+            updated.append(instance)
+            continue
         in_cycle = instance.recovery_attempts > 0 or instance.needs_attention
         if instance.health_status is HealthStatus.HEALTHY and in_cycle:
             steps.append(RecoveryStep(RecoveryAction.COMPLETE, instance.id, "instance healthy again"))
@@ -208,6 +217,7 @@ def reconcile(
     jitter: Callable[[], float] = lambda: 1.0,
     allow_automatic: bool = True,
     requested: Switch | None = None,
+    named: Mapping[str, Instance] | None = None,
 ) -> Plan:
     """Everything that follows from the proxy's current instance states. `requested` is an operator's
     switch, already checked (`check_manual_switch`): it happens instead of any automatic one."""
@@ -247,7 +257,8 @@ def reconcile(
                     f"preferred instance {back.name} healthy for {config.failback_hold_down_seconds}s",
                 )
     if switch is not None:
-        notices.append(switch_notice(switch, by_id))
+        # `named`: instances the notice may name that left in this change (a deregistered source)
+        notices.append(switch_notice(switch, {**(named or {}), **by_id}))
         active_id = switch.target_instance_id
 
     current, steps, recovery_notices = _recovery(current, config, now, jitter)

@@ -32,8 +32,12 @@ def apply_check(
     now: datetime,
     *,
     connection_count: int | None = None,
+    reason: str | None = None,
+    real: bool = True,
 ) -> tuple[Instance, Transition | None]:
-    """Feed one check result through the state machine; returns the new instance and its transition."""
+    """Feed one check result through the state machine; returns the new instance and its transition.
+    `real` is False for a check the service made up (a report time-to-live that expired): it counts as
+    a result, but not as a sign of life (`last_result_at` stays)."""
     if result is HealthStatus.UNHEALTHY:
         failures, successes = instance.consecutive_failures + 1, 0
     elif result is HealthStatus.HEALTHY:
@@ -62,6 +66,7 @@ def apply_check(
             current=new_status,
             at=now,
             started_flapping=is_flapping and not was_flapping,
+            reason=reason,
         )
 
     updated = instance._replace(
@@ -69,6 +74,7 @@ def apply_check(
         consecutive_failures=failures,
         consecutive_successes=successes,
         last_health_check=now,
+        last_result_at=now if real else instance.last_result_at,
         last_status_change=now if changed else instance.last_status_change,
         connection_count=connection_count if connection_count is not None else instance.connection_count,
         status_changes=changes,

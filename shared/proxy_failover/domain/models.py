@@ -30,6 +30,7 @@ class EventType(StrEnum):
     FAILBACK = "failback"
     MANUAL = "manual"
     RECOVERY = "recovery"
+    MAINTENANCE = "maintenance"  # the proxy moved off an instance going into maintenance
 
 
 class EventStatus(StrEnum):
@@ -71,6 +72,32 @@ class FailoverConfig(NamedTuple):
     # An instance that changes state this many times within the window is flapping.
     flap_threshold: int = 4
     flap_window_seconds: int = 300
+    # An instance without a check result this long gets a failed check each interval (None: off).
+    report_ttl_seconds: int | None = None
+
+
+class ProbeOptions(NamedTuple):
+    """How the sweep judges an HTTP(S) answer: its status within `expected_status` (codes and ranges,
+    "200-299,304"), its first 64 KiB containing `body_contains`, the certificate verified or not."""
+
+    expected_status: str = "200-399"
+    body_contains: str | None = None
+    tls_verify: bool = True
+
+    def accepts(self, status: int) -> bool:
+        for part in self.expected_status.split(","):
+            low, _, high = part.partition("-")
+            if int(low) <= status <= int(high or low):
+                return True
+        return False
+
+
+class Maintenance(NamedTuple):
+    """An instance taken out of rotation until `until` (then the scheduled run ends it)."""
+
+    until: datetime
+    reason: str
+    started_by: str
 
 
 class Instance(NamedTuple):
@@ -83,6 +110,11 @@ class Instance(NamedTuple):
     health_check_url: str | None = None
     instance_type: str = "standard"
     updated_at: datetime | None = None
+    endpoint: str | None = None  # where the data plane sends traffic, as given
+    probe: ProbeOptions | None = None
+    maintenance: Maintenance | None = None
+    # The latest real check result (probe or report); None until the first.
+    last_result_at: datetime | None = None
     health_status: HealthStatus = HealthStatus.UNKNOWN
     consecutive_failures: int = 0
     consecutive_successes: int = 0
@@ -98,6 +130,11 @@ class Instance(NamedTuple):
     needs_attention: bool = False
 
     @property
+    def in_maintenance(self) -> bool:
+        """In maintenance now: the engine ends it when `until` passes (`domain.maintenance`)."""
+        return self.maintenance is not None
+
+    @property
     def list_key(self) -> tuple[int, int, datetime | str, str]:
         """The contract's list order: priority asc, weight desc, then registration order."""
         return (self.priority, -self.weight, self.created_at or "", self.id)
@@ -111,6 +148,7 @@ class Transition(NamedTuple):
     current: HealthStatus
     at: datetime
     started_flapping: bool = False
+    reason: str | None = None  # why the check failed, when the check says (report_ttl_expired)
 
 
 class Switch(NamedTuple):

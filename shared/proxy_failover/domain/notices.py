@@ -23,6 +23,9 @@ class NoticeType(StrEnum):
     PROXY_RESTORED = "proxy_restored"
     RECOVERY_NEEDED = "recovery_needed"
     MANUAL_ATTENTION_REQUIRED = "manual_attention_required"
+    MAINTENANCE_STARTED = "maintenance_started"
+    MAINTENANCE_ENDED = "maintenance_ended"
+    MAINTENANCE_FAILOVER = "maintenance_failover"
 
 
 class Severity(StrEnum):
@@ -44,6 +47,7 @@ SWITCH_NOTICES = {
     EventType.FAILOVER: (NoticeType.FAILOVER, Severity.CRITICAL),
     EventType.FAILBACK: (NoticeType.FAILBACK, Severity.INFO),
     EventType.MANUAL: (NoticeType.MANUAL_FAILOVER, Severity.WARNING),
+    EventType.MAINTENANCE: (NoticeType.MAINTENANCE_FAILOVER, Severity.INFO),
 }
 SWITCH_NOTICE_TYPES = frozenset(kind for kind, _ in SWITCH_NOTICES.values())
 
@@ -69,17 +73,19 @@ def transition_notices(
     proxy_active: str | None, by_id: dict[str, Instance], transitions: Sequence[Transition]
 ) -> list[Notice]:
     """An instance turning unhealthy (critical when it carries the traffic) or healthy again; one
-    notice when it starts flapping and none while it flaps."""
+    notice when it starts flapping and none while it flaps; none for an instance in maintenance."""
     notices = []
     for t in transitions:
         instance = by_id.get(t.instance_id)
-        if instance is None:
+        if instance is None or instance.in_maintenance:  # somebody is working on it: no alerts
             continue
         base = {
             "instanceId": t.instance_id,
             "instanceName": instance.name,
             "previousStatus": t.previous.value,
         }
+        if t.reason is not None:
+            base["reason"] = t.reason
         if t.started_flapping:
             notices.append(Notice(NoticeType.INSTANCE_FLAPPING, Severity.WARNING, base))
             continue
@@ -104,3 +110,26 @@ def posture_notices(previous: Redundancy | None, current: Redundancy) -> list[No
     return [
         Notice(NoticeType.PROXY_RESTORED, Severity.INFO, {"previousReasons": list(previous.degraded_reasons)})
     ]
+
+
+def maintenance_notices(started: Sequence[Instance], ended: Sequence[Instance]) -> list[Notice]:
+    notices = []
+    for instance in started:
+        assert instance.maintenance is not None
+        details = {
+            "instanceId": instance.id,
+            "instanceName": instance.name,
+            "until": instance.maintenance.until.isoformat(),
+            "reason": instance.maintenance.reason,
+            "startedBy": instance.maintenance.started_by,
+        }
+        notices.append(Notice(NoticeType.MAINTENANCE_STARTED, Severity.INFO, details))
+    for instance in ended:
+        notices.append(
+            Notice(
+                NoticeType.MAINTENANCE_ENDED,
+                Severity.INFO,
+                {"instanceId": instance.id, "instanceName": instance.name},
+            )
+        )
+    return notices

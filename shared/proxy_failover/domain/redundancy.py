@@ -21,14 +21,21 @@ def assess(instances: Sequence[Instance], active_id: str | None, strategy: Strat
     backups = tuple(i.id for i in failover_order(instances, active_id, strategy))
     active = next((i for i in instances if i.id == active_id), None)
 
+    # An instance in maintenance is no cause of degradation: the posture is judged without it (and a
+    # backup that is only away for maintenance is not missing).
+    considered = [i for i in instances if not i.in_maintenance]
+    considered_healthy = sum(1 for i in considered if i.health_status is HealthStatus.HEALTHY)
+    away = any(i.in_maintenance for i in instances if i.id != active_id)
     reasons: list[str] = []
-    if total and healthy < total / 2:
+    if considered and considered_healthy < len(considered) / 2:
         reasons.append("fewer_than_half_healthy")
     if active is None and total:
         reasons.append("no_active_instance")
-    if active is not None and active.health_status is HealthStatus.UNHEALTHY:
+    if active is not None and active.in_maintenance:
+        reasons.append("active_in_maintenance")
+    elif active is not None and active.health_status is HealthStatus.UNHEALTHY:
         reasons.append("active_unhealthy")
-    if total and not backups:
+    if total and not backups and not away:
         reasons.append("no_healthy_backup")
     return Redundancy(
         total_instances=total,

@@ -1,15 +1,19 @@
-"""Choosing the failover target (by strategy) and a routing answer (by load-balancing algorithm)."""
+"""Choosing the failover target, by strategy (the routing answer's shares are `routing.py`'s)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .models import HealthStatus, Instance, LoadBalancingAlgorithm, Strategy
+from .models import HealthStatus, Instance, Strategy
 
 
 def eligible(instance: Instance) -> bool:
-    """May carry traffic after a switch: healthy and not flapping."""
-    return instance.health_status is HealthStatus.HEALTHY and not instance.is_flapping
+    """May carry traffic after a switch: healthy, not flapping, not in maintenance."""
+    return (
+        instance.health_status is HealthStatus.HEALTHY
+        and not instance.is_flapping
+        and not instance.in_maintenance
+    )
 
 
 def in_list_order(instances: Sequence[Instance]) -> list[Instance]:
@@ -43,33 +47,3 @@ def choose_target(
 ) -> Instance | None:
     order = failover_order(instances, active_id, strategy)
     return order[0] if order else None
-
-
-def route(
-    instances: Sequence[Instance],
-    algorithm: LoadBalancingAlgorithm,
-    *,
-    sequence: int,
-    draw: float,
-) -> Instance | None:
-    """Which instance should take the next connection.
-
-    `sequence` is a monotonically increasing request counter (round robin), `draw` a uniform number
-    in [0, 1) (weighted). Both are inputs so the choice is reproducible.
-    """
-    pool = [i for i in in_list_order(instances) if eligible(i)]
-    if not pool:
-        return None
-    if algorithm is LoadBalancingAlgorithm.ROUND_ROBIN:
-        return pool[sequence % len(pool)]
-    if algorithm is LoadBalancingAlgorithm.LEAST_CONNECTIONS:
-        return min(pool, key=lambda i: (_connections(i), i.list_key))
-    total = sum(max(i.weight, 0) for i in pool)
-    if total <= 0:
-        return pool[0]
-    point = draw * total
-    for instance in pool:
-        point -= max(instance.weight, 0)
-        if point < 0:
-            return instance
-    return pool[-1]

@@ -6,8 +6,18 @@ from .configs import ConfigUseCases
 from .failover import FailoverUseCases
 from .health import HealthUseCases
 from .instances import InstanceUseCases
+from .maintenance import MaintenanceUseCases
 from .redundancy import RedundancyUseCases
+from .routing import RoutingUseCases
 
 
-class FailoverService(ConfigUseCases, InstanceUseCases, HealthUseCases, FailoverUseCases, RedundancyUseCases):
+class FailoverService(
+    ConfigUseCases,
+    InstanceUseCases,
+    HealthUseCases,
+    FailoverUseCases,
+    RedundancyUseCases,
+    MaintenanceUseCases,
+    RoutingUseCases,
+):
     pass

@@ -32,12 +32,15 @@ class ProxyWrite(NamedTuple):
     proxy_id: str
     instances: list[Instance]  # changed instances only
     added: list[Instance]  # registered in this transaction
+    removed: list[str]  # deregistered in this transaction (their ledger rows stay)
     active_instance_id: str | None
     active_changed: bool
     redundancy: dict[str, Any] | None
     recovery_closures: list[dict[str, Any]]
     config: FailoverConfig | None = None  # the whole configuration, when it changed
     metrics: list[dict[str, Any]] | None = None
+    # (instance id, Idempotency-Key, the answer) of a keyed health report
+    report_key: tuple[str, str, dict[str, Any]] | None = None
 
 
 _CONFIG_TYPES = {
@@ -52,6 +55,17 @@ _CONFIG_RECORD = ", ".join(f"{c} {_CONFIG_TYPES.get(c, 'integer')}" for c in CON
 _WRITE = f"""
 WITH instances AS (
     UPDATE proxy_instances i SET
+        instance_name = r.instance_name,
+        instance_type = r.instance_type,
+        priority = r.priority,
+        weight = r.weight,
+        health_check_url = r.health_check_url,
+        endpoint = r.endpoint,
+        probe = r.probe,
+        maintenance_until = r.maintenance_until,
+        maintenance_reason = r.maintenance_reason,
+        maintenance_started_by = r.maintenance_started_by,
+        last_result_at = r.last_result_at,
         health_status = r.health_status,
         consecutive_failures = r.consecutive_failures,
         consecutive_successes = r.consecutive_successes,
@@ -66,19 +80,30 @@ WITH instances AS (
         needs_attention = r.needs_attention,
         updated_at = CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:instances AS jsonb)) AS r(
-          id uuid, health_status text, consecutive_failures integer, consecutive_successes integer,
+          id uuid, instance_name text, instance_type text, priority integer, weight integer,
+          health_check_url text, endpoint text, probe jsonb, maintenance_until timestamptz,
+          maintenance_reason text, maintenance_started_by text, last_result_at timestamptz,
+          health_status text, consecutive_failures integer, consecutive_successes integer,
           last_health_check timestamptz, last_status_change timestamptz, last_latency_ms float8,
           connection_count integer, status_changes timestamptz[], is_flapping boolean,
           recovery_attempts integer, next_recovery_at timestamptz, needs_attention boolean)
      WHERE i.id = r.id
 ), added AS (
     INSERT INTO proxy_instances (id, proxy_id, instance_name, instance_type, priority, weight,
-                                 health_check_url, health_status, created_at, updated_at)
+                                 health_check_url, endpoint, probe, health_status, created_at, updated_at)
     SELECT r.id, r.proxy_id, r.instance_name, r.instance_type, r.priority, r.weight, r.health_check_url,
-           r.health_status, r.created_at, r.created_at
+           r.endpoint, r.probe, r.health_status, r.created_at, r.created_at
       FROM jsonb_to_recordset(CAST(:added AS jsonb)) AS r(
           id uuid, proxy_id text, instance_name text, instance_type text, priority integer, weight integer,
-          health_check_url text, health_status text, created_at timestamptz)
+          health_check_url text, endpoint text, probe jsonb, health_status text, created_at timestamptz)
+), removed AS (
+    DELETE FROM proxy_instances i USING jsonb_array_elements_text(CAST(:removed AS jsonb)) AS r(id)
+     WHERE i.id = CAST(r.id AS uuid)
+), keyed AS (
+    INSERT INTO report_keys (instance_id, key, response, created_at)
+    SELECT r.instance_id, r.key, r.response, CAST(:now AS timestamptz)
+      FROM jsonb_to_recordset(CAST(:report_keys AS jsonb)) AS r(instance_id uuid, key text, response jsonb)
+    ON CONFLICT (instance_id, key) DO UPDATE SET response = EXCLUDED.response, created_at = EXCLUDED.created_at
 ), proxies AS (
     -- a new active instance; a shorter check interval takes effect at once
     UPDATE proxies p SET
@@ -158,6 +183,12 @@ def write(
     parts = {
         "instances": [instance_state(i) for w in writes for i in w.instances],
         "added": [new_instance_row(i) for w in writes for i in w.added],
+        "removed": [instance_id for w in writes for instance_id in w.removed],
+        "report_keys": [
+            {"instance_id": w.report_key[0], "key": w.report_key[1], "response": w.report_key[2]}
+            for w in writes
+            if w.report_key is not None
+        ],
         "proxies": [
             {
                 "proxy_id": w.proxy_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..domain.models import ProbeOptions
 from .db import Connection
 from .rows import config_or_default
 
@@ -19,6 +20,7 @@ class Target(NamedTuple):
     instance_id: str
     proxy_id: str
     url: str
+    probe: ProbeOptions | None
 
 
 _INTERVAL = config_or_default("health_check_interval_seconds")
@@ -42,7 +44,7 @@ RETURNING p.proxy_id,
 """
 
 _TARGETS = """
-SELECT id, proxy_id, health_check_url FROM proxy_instances
+SELECT id, proxy_id, health_check_url, probe FROM proxy_instances
  WHERE proxy_id = ANY(CAST(:ids AS text[])) AND health_check_url IS NOT NULL
 """
 
@@ -52,7 +54,10 @@ def claim_due(con: Connection, limit: int) -> list[Claim]:
 
 
 def probe_targets(con: Connection, proxy_ids: list[str]) -> list[Target]:
-    return [Target(str(i), str(p), str(url)) for i, p, url in con.run(_TARGETS, ids=proxy_ids)]
+    return [
+        Target(str(i), str(p), str(url), None if probe is None else ProbeOptions(**probe))
+        for i, p, url, probe in con.run(_TARGETS, ids=proxy_ids)
+    ]
 
 
 def seconds_until_next_due(con: Connection) -> float | None:

@@ -12,6 +12,8 @@ from ..domain.models import (
     HealthStatus,
     Instance,
     LoadBalancingAlgorithm,
+    Maintenance,
+    ProbeOptions,
     Redundancy,
     Strategy,
 )
@@ -34,7 +36,8 @@ INSTANCE_COLUMNS = (
     "id, proxy_id, instance_name, instance_type, priority, weight, health_check_url, health_status,"
     " consecutive_failures, consecutive_successes, last_health_check, last_status_change, last_latency_ms,"
     " connection_count, status_changes, is_flapping, recovery_attempts, next_recovery_at, needs_attention,"
-    " created_at, updated_at"
+    " created_at, updated_at, endpoint, probe, maintenance_until, maintenance_reason, maintenance_started_by,"
+    " last_result_at"
 )
 INSTANCE_NAMES = tuple(c.strip() for c in INSTANCE_COLUMNS.split(","))
 
@@ -144,6 +147,16 @@ def instance_from_row(row: dict[str, Any], prefix: str = "") -> Instance:
         recovery_attempts=col("recovery_attempts"),
         next_recovery_at=col("next_recovery_at"),
         needs_attention=col("needs_attention"),
+        endpoint=col("endpoint"),
+        probe=None if col("probe") is None else ProbeOptions(**col("probe")),
+        maintenance=(
+            None
+            if col("maintenance_until") is None
+            else Maintenance(
+                col("maintenance_until"), col("maintenance_reason"), col("maintenance_started_by")
+            )
+        ),
+        last_result_at=col("last_result_at"),
     )
 
 
@@ -184,9 +197,21 @@ def _json_default(value: Any) -> Any:
 
 
 def instance_state(instance: Instance) -> dict[str, Any]:
-    """The mutable columns of an instance, as one element of a recordset."""
+    """Every column an instance's owner or its checks may change, as one element of a recordset."""
+    maintenance = instance.maintenance
     return {
         "id": instance.id,
+        "instance_name": instance.name,
+        "instance_type": instance.instance_type,
+        "priority": instance.priority,
+        "weight": instance.weight,
+        "health_check_url": instance.health_check_url,
+        "endpoint": instance.endpoint,
+        "probe": None if instance.probe is None else instance.probe._asdict(),
+        "maintenance_until": _iso(maintenance.until) if maintenance else None,
+        "maintenance_reason": maintenance.reason if maintenance else None,
+        "maintenance_started_by": maintenance.started_by if maintenance else None,
+        "last_result_at": _iso(instance.last_result_at),
         "health_status": instance.health_status.value,
         "consecutive_failures": instance.consecutive_failures,
         "consecutive_successes": instance.consecutive_successes,
@@ -207,10 +232,32 @@ def new_instance_row(instance: Instance) -> dict[str, Any]:
     return {
         **instance_state(instance),
         "proxy_id": instance.proxy_id,
-        "instance_name": instance.name,
-        "instance_type": instance.instance_type,
-        "priority": instance.priority,
-        "weight": instance.weight,
-        "health_check_url": instance.health_check_url,
         "created_at": _iso(instance.created_at),
     }
+
+
+def listed_json(listed: Listed) -> dict[str, Any]:
+    """An instance as JSON, to be read back by `listed_from_json` (a keyed report's stored answer)."""
+    return {
+        **new_instance_row(listed.instance),
+        "updated_at": _iso(listed.instance.updated_at),
+        "is_active": listed.is_active,
+    }
+
+
+def listed_from_json(stored: dict[str, Any]) -> Listed:
+    times = (
+        "created_at",
+        "updated_at",
+        "last_health_check",
+        "last_status_change",
+        "next_recovery_at",
+        "maintenance_until",
+        "last_result_at",
+    )
+    row = {
+        **stored,
+        **{k: None if stored.get(k) is None else datetime.fromisoformat(stored[k]) for k in times},
+    }
+    row["status_changes"] = [datetime.fromisoformat(at) for at in stored.get("status_changes") or ()]
+    return Listed(instance_from_row(row), bool(stored["is_active"]))

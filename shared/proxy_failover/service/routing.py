@@ -1,0 +1,18 @@
+"""The routing answer the data plane asks for: one statement, no lock."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..identity import Principal
+from ..store import proxies
+from .unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from ..domain.routing import RouteAnswer
+
+
+class RoutingUseCases(UnitOfWork):
+    def route(self, principal: Principal, proxy_id: str) -> RouteAnswer:
+        answer: RouteAnswer = proxies.route(self.db.autocommit(), proxy_id, principal)
+        return answer
