@@ -31,6 +31,11 @@ HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py") i
 # BENCH_HANDLERS=get_config,create_config measures only those (while working on one of them)
 ONLY = [name for name in os.environ.get("BENCH_HANDLERS", "").split(",") if name]
 
+# The figures of the operations endpoints belong to their issue.
+ISSUE = dict.fromkeys(
+    ("get_route", "update_instance", "deregister_instance", "start_maintenance", "end_maintenance"), 14
+)
+
 COLD = """
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
@@ -170,7 +175,7 @@ def cold_starts(url: str) -> list[Figure]:
         figures.append(
             report(
                 Figure(
-                    4,
+                    ISSUE.get(name, 4),
                     f"cold start {name}",
                     f"{median(times) * 1000:.0f} ms ({ratio:.2f}x bare, paired"
                     + (f"; instructions {counted:.2f}x" if counted is not None else "")
@@ -307,7 +312,41 @@ def warm_latency() -> list[Figure]:
             lambda: _event("PUT", "/proxy/hot/redundancy", {}, sub="ops", admin=True),
             "write",
         ),
+        # The data plane's question: one round trip, p50 <= 1 ms.
+        "get_route": (lambda: _event("GET", "/proxy/hot/route"), "route"),
+        "update_instance": (
+            lambda: _event("PATCH", f"/proxy/instances/{ids[1]}", {"weight": 50 + state["n"] % 2}),
+            "write",
+        ),
+        "start_maintenance": (
+            lambda: _event(
+                "PUT",
+                f"/proxy/instances/{_backup()}/maintenance",
+                {"durationSeconds": 600, "reason": "bench"},
+            ),
+            "write",
+        ),
+        "end_maintenance": (
+            lambda: _event("DELETE", f"/proxy/instances/{_in_maintenance()}/maintenance"),
+            "write",
+        ),
+        "deregister_instance": (lambda: _event("DELETE", f"/proxy/instances/{_spare()}"), "write"),
     }
+
+    def _backup() -> str:
+        state["n"] += 1
+        return ids[1 - state["active"]]
+
+    def _in_maintenance() -> str:
+        backup = ids[1 - state["active"]]
+        service.start_maintenance(owner, backup, 600, "bench")  # not timed: made before the request
+        return backup
+
+    def _spare() -> str:
+        state["n"] += 1
+        data = {"instance_name": f"spare-{state['n']}", "instance_type": "standard", "priority": 9, "weight": 1}
+        return str(service.register_instance(owner, "hot", data).instance.id)
+
     figures = []
     db = get_database()
     for name, (make, kind) in cases.items():
@@ -327,15 +366,15 @@ def warm_latency() -> list[Figure]:
                 samples.append(elapsed)
                 trips.append(db.connection().round_trips - before)
         p50, p99 = percentile(samples, 50), percentile(samples, 99)
-        target = 2.0 if kind == "read" else 4.0
+        target = {"route": 1.0, "read": 2.0}.get(kind, 4.0)
         figures.append(
             report(
                 Figure(
-                    4,
+                    ISSUE.get(name, 4),
                     f"warm {name} ({kind}): p50 / p99, round trips",
                     f"{p50:.2f} / {p99:.2f} ms, {median(trips):.0f} RT",
-                    f"p50 <= {target:.0f} ms",
-                    p50 <= target,
+                    f"p50 <= {target:.0f} ms" + (", 1 RT" if kind == "route" else ""),
+                    p50 <= target and (kind != "route" or median(trips) == 1),
                 )
             )
         )
@@ -345,7 +384,7 @@ def warm_latency() -> list[Figure]:
 def run() -> list[Figure]:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     with fresh_database() as (url, _db):
-        figures = cold_starts(url)
+        figures = cold_starts(url) if RUNS else []  # BENCH_COLD_RUNS=0: warm latency only
         if os.environ.get("BENCH_WARM_REQUESTS") != "0":
             figures += warm_latency()
     return figures

@@ -75,8 +75,9 @@ def show_instances(client: Client, proxy: str) -> dict[str, str]:
     rows = client.call("GET", f"/proxy/{proxy}/instances")
     for r in rows:
         mark = "*" if r["isActive"] else " "
+        away = f" in maintenance: {r['maintenance']['reason']}" if r["maintenance"] else ""
         print(
-            f"   {mark} {r['instanceName']:<8} {r['healthStatus']:<9} fails={r['consecutiveFailures']} oks={r['consecutiveSuccesses']}"
+            f"   {mark} {r['instanceName']:<8} {r['healthStatus']:<9} fails={r['consecutiveFailures']} oks={r['consecutiveSuccesses']}{away}"
         )
     return {r["instanceName"]: r["healthStatus"] for r in rows}
 
@@ -149,6 +150,7 @@ def main() -> int:
                         "instanceName": name,
                         "priority": priority + 1,
                         "healthCheckUrl": instance.url,
+                        "endpoint": f"10.0.3.{priority + 1}:8443",
                     },
                 },
             )
@@ -182,6 +184,31 @@ def main() -> int:
         )
         show_instances(client, proxy)
         _show_ledger(client, proxy)
+        _show_route(client, proxy)
+
+        step("putting the active instance (primary) into maintenance for 10 minutes")
+        ids = {r["instanceName"]: r["id"] for r in client.call("GET", f"/proxy/{proxy}/instances")}
+        client.call(
+            "PUT",
+            f"/proxy/instances/{ids['primary']}/maintenance",
+            {"durationSeconds": 600, "reason": "kernel patch"},
+        )
+        step(f"moved off it first, to {_active(client, proxy)}: no alert, no degradation")
+        show_instances(client, proxy)
+        _show_ledger(client, proxy)
+        _show_route(client, proxy)
+        wait_until(
+            "the maintenance notices", lambda: _notices(notifications, proxy, "maintenance_failover"), 15
+        )
+        for kind in ("maintenance_started", "maintenance_failover"):
+            for notice in _notices(notifications, proxy, kind):
+                print(f"   SNS {notice['type']:<20} severity={notice['severity']:<8} {notice['reason']}")
+
+        step("ending the maintenance: the primary is a backup again (and, healthy, takes traffic back)")
+        client.call("DELETE", f"/proxy/instances/{ids['primary']}/maintenance")
+        wait_until("the failback", lambda: _active(client, proxy) == "primary", 60)
+        show_instances(client, proxy)
+        _show_route(client, proxy)
         print(f"\n   notifications file: {notifications}")
         return 0
     finally:
@@ -221,6 +248,13 @@ def _show_ledger(client: Client, proxy: str) -> None:
         print(
             f"   ledger {event['eventType']:<9} {event['status']:<11} by {event['actor']:<7} {event['reason']}"
         )
+
+
+def _show_route(client: Client, proxy: str) -> None:
+    """What the data plane asks: GET /proxy/{proxyId}/route."""
+    answer = client.call("GET", f"/proxy/{proxy}/route")
+    targets = ", ".join(f"{t['endpoint']} x{t['share']:g}" for t in answer["targets"])
+    print(f"   route: send traffic to {targets} (degraded={answer['degraded']})")
 
 
 def _notices(path: Path, proxy: str, kind: str | None) -> list[dict[str, Any]]:
