@@ -344,7 +344,12 @@ def warm_latency() -> list[Figure]:
 
     def _spare() -> str:
         state["n"] += 1
-        data = {"instance_name": f"spare-{state['n']}", "instance_type": "standard", "priority": 9, "weight": 1}
+        data = {
+            "instance_name": f"spare-{state['n']}",
+            "instance_type": "standard",
+            "priority": 9,
+            "weight": 1,
+        }
         return str(service.register_instance(owner, "hot", data).instance.id)
 
     figures = []

@@ -13,7 +13,10 @@ def test_update_maintenance_route_and_deregistration_over_http(stack):
     def call(method, path, body=None, headers=None):
         return stack.request(method, path, body, USER, headers)
 
-    assert call("POST", "/proxy/failover/config", {"proxyId": "ops", "config": {"healthyThreshold": 1}})[0] == 201
+    assert (
+        call("POST", "/proxy/failover/config", {"proxyId": "ops", "config": {"healthyThreshold": 1}})[0]
+        == 201
+    )
     ids = {}
     for priority, name in enumerate(("a", "b", "c")):
         status, body, _ = call(
@@ -21,7 +24,11 @@ def test_update_maintenance_route_and_deregistration_over_http(stack):
             "/proxy/instances",
             {
                 "proxyId": "ops",
-                "instanceData": {"instanceName": name, "priority": priority, "endpoint": f"10.0.3.{priority}:8443"},
+                "instanceData": {
+                    "instanceName": name,
+                    "priority": priority,
+                    "endpoint": f"10.0.3.{priority}:8443",
+                },
             },
         )
         assert status == 201, body
@@ -70,7 +77,10 @@ def test_a_retried_report_counts_once_over_http(stack):
     def call(method, path, body=None, headers=None):
         return stack.request(method, path, body, USER, headers)
 
-    status, body, _ = call("POST", "/proxy/instances", {"proxyId": "keyed", "instanceData": {"instanceName": "a"}})
+    status, body, _ = call(
+        "POST", "/proxy/instances", {"proxyId": "keyed", "instanceData": {"instanceName": "a"}}
+    )
+    assert status == 201, body
     instance = body["data"]["id"]
     key = {"Idempotency-Key": "0f9c-retry"}
     first = call("PUT", f"/proxy/instances/{instance}/health", {"healthStatus": "unhealthy"}, key)
@@ -81,17 +91,24 @@ def test_a_retried_report_counts_once_over_http(stack):
 
 def test_an_instance_that_stops_reporting_is_noticed_by_the_scheduled_run(stack):
     """TTL 1 s, interval 1 s, threshold 2: noticed within about TTL + threshold x interval."""
+
     def call(method, path, body=None):
         return stack.request(method, path, body, USER)
 
     config = {"reportTtlSeconds": 1, "healthCheckIntervalSeconds": 1, "healthCheckTimeoutSeconds": 1}
-    status, body, _ = call("POST", "/proxy/failover/config", {"proxyId": "silent", "config": {**config, "unhealthyThreshold": 2}})
+    status, body, _ = call(
+        "POST", "/proxy/failover/config", {"proxyId": "silent", "config": {**config, "unhealthyThreshold": 2}}
+    )
     assert status == 201 and body["data"]["reportTtlSeconds"] == 1, body
-    status, body, _ = call("POST", "/proxy/instances", {"proxyId": "silent", "instanceData": {"instanceName": "nat"}})
+    status, body, _ = call(
+        "POST", "/proxy/instances", {"proxyId": "silent", "instanceData": {"instanceName": "nat"}}
+    )
     instance = body["data"]["id"]
     call("PUT", f"/proxy/instances/{instance}/health", {"healthStatus": "healthy"})
     down = wait_for(
-        lambda: [n for n in stack.notices() if n["type"] == "instance_unhealthy" and n["proxyId"] == "silent"],
+        lambda: [
+            n for n in stack.notices() if n["type"] == "instance_unhealthy" and n["proxyId"] == "silent"
+        ],
         20,
     )
     assert down and down[0]["reason"] == "report_ttl_expired", stack.log.read_text()[-3000:]

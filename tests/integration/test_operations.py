@@ -41,9 +41,7 @@ def deregister(instance_id: str, force: bool | None = None, tok: str = USER) -> 
 
 def maintain(instance_id: str, seconds: int = 3600, reason: str = "kernel patch", **more: Any):
     body = {"durationSeconds": seconds, "reason": reason, **more}
-    code, data, _ = call(
-        "start_maintenance", "PUT", f"/proxy/instances/{instance_id}/maintenance", body=body
-    )
+    code, data, _ = call("start_maintenance", "PUT", f"/proxy/instances/{instance_id}/maintenance", body=body)
     return code, data
 
 
@@ -107,7 +105,9 @@ def test_an_update_changes_only_the_fields_given(db):
     assert code == 200, body
     changed = body["data"]
     assert changed["weight"] == 7 and changed["endpoint"] == "10.0.3.7:8443"
-    unchanged = {k: v for k, v in a.items() if k not in {"weight", "endpoint", "updatedAt", "lastHealthCheck"}}
+    unchanged = {
+        k: v for k, v in a.items() if k not in {"weight", "endpoint", "updatedAt", "lastHealthCheck"}
+    }
     assert {k: changed[k] for k in unchanged} == unchanged
     assert instances("up-1")["a"]["weight"] == 7  # stored
 
@@ -427,7 +427,8 @@ def test_a_matching_if_none_match_gets_304_and_the_tag_follows_the_answer(db):
     a, b = register("rt-5", "a", 0), register("rt-5", "b", 1)
     report(a["id"], "healthy")
     report(b["id"], "healthy")
-    code, first, headers = route("rt-5")
+    code, _, headers = route("rt-5")
+    assert code == 200
     tag = headers["ETag"]
     code, empty, headers = route("rt-5", etag=tag)
     assert code == 304 and empty is None and headers["ETag"] == tag
@@ -477,9 +478,7 @@ def test_an_instance_that_stops_reporting_is_noticed_after_ttl_plus_threshold(db
             " WHERE instance_name = 'a'",
             s=seconds_silent,
         )
-        db.autocommit().run(
-            "UPDATE proxy_instances SET last_result_at = now() WHERE instance_name = 'b'"
-        )
+        db.autocommit().run("UPDATE proxy_instances SET last_result_at = now() WHERE instance_name = 'b'")
         due_now(db)
         Sweeper(db, settings=settings()).run_once()
 

@@ -187,7 +187,9 @@ def test_tls_verify_false_accepts_a_self_signed_certificate_and_true_refuses_it(
     finally:
         server.close()
     assert results["unverified"].healthy, results["unverified"].error
-    assert not results["verified"].healthy and "CERTIFICATE_VERIFY_FAILED" in (results["verified"].error or "")
+    assert not results["verified"].healthy and "CERTIFICATE_VERIFY_FAILED" in (
+        results["verified"].error or ""
+    )
 
 
 def test_probe_options_do_not_loosen_the_target_policy(fleet):
