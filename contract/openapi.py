@@ -55,13 +55,14 @@ def load_routes(functions_dir: Path = ROOT / "functions") -> list[Route]:
     return sorted(routes, key=lambda r: (r.path, r.method))
 
 
-def _model_of(name: str | None) -> tuple[type[BaseModel] | None, bool]:
+def _models_of(name: str | None) -> tuple[list[type[BaseModel]], bool]:
+    """The response's models ("A|B": one of them) and whether `data` is a list of them ("A[]")."""
     if name is None:
-        return None, False
+        return [], False
     many = name.endswith("[]")
-    model = getattr(response_bodies, name.removesuffix("[]"))
-    assert isinstance(model, type) and issubclass(model, BaseModel), name
-    return model, many
+    models = [getattr(response_bodies, part) for part in name.removesuffix("[]").split("|")]
+    assert all(isinstance(m, type) and issubclass(m, BaseModel) for m in models), name
+    return models, many
 
 
 def _error_schema() -> dict[str, Any]:
@@ -105,9 +106,8 @@ def build(routes: list[Route]) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Any]] = []
     for route in routes:
         assert route.body is None or route.body in request_bodies.BODIES, route.body
-        model, _ = _model_of(route.response)
-        if model is not None:
-            models.append((model, "serialization"))
+        found, _ = _models_of(route.response)
+        models.extend((model, "serialization") for model in found)
     _, definitions = models_json_schema(
         list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}", by_alias=True
     )
@@ -176,9 +176,10 @@ def build(routes: list[Route]) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.body}"}}},
             }
-        model, many = _model_of(route.response)
-        if model is not None:
-            ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+        found, many = _models_of(route.response)
+        if found:
+            refs = [{"$ref": f"#/components/schemas/{model.__name__}"} for model in found]
+            ref = refs[0] if len(refs) == 1 else {"oneOf": refs}
             data = {"type": "array", "items": ref} if many else ref
             properties: dict[str, Any] = {"data": data, "message": {"type": "string"}}
             success = {"type": "object", "required": ["data"], "properties": properties}

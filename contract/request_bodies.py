@@ -174,6 +174,19 @@ class ExecuteRequest(TypedDict):
     target_instance_id: Uuid
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
     force: Annotated[bool, Field(default=False)]
+    # Answer as the real call would (the same checks, under the same lock), change and publish nothing.
+    dry_run: Annotated[bool, Field(default=False)]
+
+
+@with_config(STRICT)
+class DrillRequest(TypedDict):
+    """A rehearsal: a real switch, switched back by the scheduled run when `durationSeconds` are up."""
+
+    proxy_id: ProxyId
+    # absent: the instance the proxy's strategy would fail over to
+    target_instance_id: NotRequired[Uuid | None]
+    duration_seconds: Annotated[int, Field(ge=10, le=3600)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 
 
 @with_config(STRICT)
@@ -211,6 +224,7 @@ BODIES: dict[str, Any] = {
         RedundancyUpdate,
         InstancePatch,
         MaintenanceRequest,
+        DrillRequest,
     )
 }
 

@@ -4,10 +4,11 @@ plain functions of `views.py`; `tests/integration/test_views.py` holds every vie
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from proxy_failover.domain.models import HealthStatus, LoadBalancingAlgorithm, Strategy
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 
@@ -116,6 +117,32 @@ class EventOut(Out):
     duration_ms: int | None
     started_at: datetime
     completed_at: datetime | None
+
+
+class DryRunOut(Out):
+    """What an execute with `dryRun: true` would have done; nothing was changed or published."""
+
+    dry_run: bool
+    event_type: str
+    source_instance_id: UUID | None
+    target_instance_id: UUID
+
+
+class ConfigChangeOut(Out):
+    """One changed field: its value before (null for the first version's fields) and after."""
+
+    from_: Any = Field(alias="from")
+    to: Any
+
+
+class ConfigVersionOut(Out):
+    """The configuration after a change (every field, camelCase), and the fields the change changed."""
+
+    version: int
+    config: dict[str, Any]
+    changes: dict[str, ConfigChangeOut]
+    changed_by: str
+    changed_at: datetime
 
 
 class RedundancyOut(Out):

@@ -17,7 +17,7 @@ from local import embedded_pg
 from .helpers import ROOT, SECRET
 
 TABLES = (
-    "report_keys, notification_outbox, proxy_instance_metrics, proxy_failover_events, proxy_redundancy_status,"
+    "config_versions, fleet_storms, report_keys, notification_outbox, proxy_instance_metrics, proxy_failover_events, proxy_redundancy_status,"
     " proxy_failover_configurations, proxy_instances, proxies"
 )
 

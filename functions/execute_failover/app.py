@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from proxy_failover.api.router import Api, Request
-from proxy_failover.api.views import View, event_view
+from proxy_failover.api.views import View, dry_run_view, event_view
 from proxy_failover.service.failover import FailoverUseCases
 
 if TYPE_CHECKING:
@@ -20,13 +20,15 @@ api = Api()
     "/proxy/failover/execute",
     summary="Execute a failover (admin)",
     body="ExecuteRequest",
-    response="EventOut",
+    response="EventOut|DryRunOut",
     admin=True,
     errors=(400, 401, 403, 404, 409, 413, 503),
     message="failover executed",
 )
 def execute_failover(request: Request[ExecuteRequest, None]) -> View:
-    """409 when the source is no longer active or the target is not healthy (unless `force`)."""
+    """409 when the source is no longer active or the target is not healthy (unless `force`). With
+    `dryRun: true` the same answers, but nothing changes and nothing is published: the 200 body says
+    what would have happened."""
     body = request.body
     event = use_cases.execute_failover(
         request.principal,
@@ -35,8 +37,9 @@ def execute_failover(request: Request[ExecuteRequest, None]) -> View:
         str(body["target_instance_id"]),
         body["reason"],
         force=body["force"],
+        dry_run=body["dry_run"],
     )
-    return event_view(event)
+    return dry_run_view(event) if body["dry_run"] else event_view(event)
 
 
 handler = api.handler

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from .clock import Clock, Jitter
-from .domain import maintenance
+from .domain import drills, maintenance
 from .domain.decisions import Plan, RecoveryAction, reconcile
 from .domain.models import (
+    Drill,
     EventStatus,
     EventType,
     FailoverConfig,
@@ -26,7 +27,7 @@ from .domain.models import (
     Switch,
     Transition,
 )
-from .domain.notices import SWITCH_NOTICE_TYPES, Notice, maintenance_notices
+from .domain.notices import SWITCH_NOTICE_TYPES, Notice, NoticeType, Severity, maintenance_notices
 from .store import changes, proxies
 from .store.changes import OutboxRow, ProxyWrite, recovery_closure
 from .store.db import Connection
@@ -62,6 +63,8 @@ class Step(NamedTuple):
     edit: Callable[[list[Instance]], list[Instance]] | None = None
     # (instance id, Idempotency-Key) of a keyed report: its answer is kept for the key's repeats.
     report_key: tuple[str, str] | None = None
+    # A drill: `requested` is its switch, and the scheduled run switches back after this long.
+    drill_seconds: int | None = None
 
 
 class Outcome(NamedTuple):
@@ -97,6 +100,14 @@ class Batch(NamedTuple):
 StepFor = Callable[[ProxyAggregate, datetime], Step]
 
 
+class DryRun(Exception):
+    """Raised instead of writing, so the transaction rolls back and the caller sees what would have been."""
+
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        super().__init__("dry run")
+        self.outcomes = outcomes
+
+
 def run(
     con: Connection,
     locked_ids: list[str],
@@ -106,14 +117,19 @@ def run(
     actor: str,
     jitter: Jitter,
     outbox_grace_seconds: float,
+    storm_threshold: int,
+    dry_run: bool = False,
 ) -> tuple[Batch, list[Outcome]]:
     """Read the proxies this transaction has locked, apply each one's step, and write everything in
     one statement that also commits. The time is read under the locks, so the ledger's order is the
-    order of the switches. `step_for` may raise a domain error: nothing is then written."""
+    order of the switches. `step_for` may raise a domain error: nothing is then written. A `dry_run`
+    raises DryRun with the outcomes instead of writing."""
     aggregates = proxies.read_locked(con, locked_ids)
     now = clock()
     batch = Batch.empty()
     outcomes = [_plan(batch, a, step_for(a, now), now=now, actor=actor, jitter=jitter) for a in aggregates]
+    if dry_run:
+        raise DryRun(outcomes)
     changes.write(
         con,
         batch.writes,
@@ -121,9 +137,45 @@ def run(
         batch.outbox,
         now=now,
         outbox_grace_seconds=outbox_grace_seconds,
+        storms=_storms(con, batch, now, storm_threshold),
         commit=True,
     )
     return batch, outcomes
+
+
+def _storms(con: Connection, batch: Batch, now: datetime, threshold: int) -> list[dict[str, Any]]:
+    """Count this batch's failovers per owner (drills aside) against the last minute's, in one
+    statement, only for owners with a failover or another critical notification in the batch. In a
+    storm, every critical notification of the owner but the storm's own goes out as `warning` naming
+    the storm (a pager on `critical` is woken once), and the failover that opens one adds a
+    `fleet_incident` ahead of the rest. Edits `batch.outbox`; returns the owners' new states."""
+    failed_over: dict[str, list[str]] = {}
+    critical: dict[str, list[OutboxRow]] = {}
+    for row in batch.outbox:
+        if row.message.get("drill") or row.user_id is None:
+            continue
+        if row.type == NoticeType.FAILOVER:
+            failed_over.setdefault(row.user_id, []).append(row.proxy_id or "")
+        if row.severity == Severity.CRITICAL:
+            critical.setdefault(row.user_id, []).append(row)
+    if not critical:  # a failover is critical: no critical notification, no failover either
+        return []
+    from .domain.storms import observe
+    from .store import storms
+
+    states = storms.lock(con, list(critical))
+    rows, calmer, fleet = [], {}, []
+    for owner, loud in critical.items():
+        verdict = observe(owner, states[owner], failed_over.get(owner, []), now, threshold)
+        rows.append(storms.row(owner, verdict.state))
+        if verdict.in_storm:
+            storm = {"severity": Severity.WARNING.value, "fleetIncidentId": verdict.state.storm_id}
+            for r in loud:
+                calmer[r.id] = r._replace(severity=Severity.WARNING.value, message={**r.message, **storm})
+        if verdict.fleet_notice is not None:
+            fleet.append(_outbox_row(verdict.fleet_notice, None, owner, now))
+    batch.outbox[:] = [*fleet, *(calmer.get(r.id, r) for r in batch.outbox)]
+    return rows
 
 
 def _checked(
@@ -163,6 +215,13 @@ def _plan(
     if step.edit is not None:
         current = step.edit(current)
     after, transitions = _checked(current, step, config, now)
+    drill = aggregate.drill
+    # A drill ends on the first write after its time is up (one with an operator's switch of its own
+    # leaves it to the next).
+    drill_end = None
+    if drill is not None and step.requested is None:
+        drill_end = drills.conclude(drill, after, aggregate.active_instance_id, now)
+    requested = step.requested if drill_end is None else drill_end.switch
     plan = reconcile(
         after,
         aggregate.active_instance_id,
@@ -171,19 +230,29 @@ def _plan(
         transitions=transitions,
         now=now,
         jitter=jitter,
-        allow_automatic=step.allow_automatic,
-        requested=step.requested,
+        allow_automatic=step.allow_automatic and requested is None,
+        requested=requested,
         named={i.id: i for i in before},
+        drill=drill_end is not None,
+        hold_failback=drill is not None and drill_end is None,
     )
     started, ended = maintenance.started_and_ended(before, plan.instances)
     notices = [*maintenance_notices(started, ended), *plan.notices]
+    if drill is not None and drill_end is not None and drill_end.status is EventStatus.FAILED:
+        notices.append(drills.failed_notice(drill, drill_end))
     stored = {i.id: i for i in aggregate.instances}
     instances = [i if stored.get(i.id) == i else i._replace(updated_at=now) for i in plan.instances]
     kept = {i.id for i in instances}
     removed = [i for i in aggregate.instances if i.id not in kept]
-    event = _switch_event(aggregate, plan, step, now=now, actor=actor)
+    # A drill's switch back completes the drill's own event rather than writing one.
+    event = None if drill_end is not None else _switch_event(aggregate, plan, step, now=now, actor=actor)
     if event is not None:
         batch.events.append(event)
+    started_drill = None
+    if step.drill_seconds is not None and event is not None:
+        started_drill = Drill(
+            event.id, now + timedelta(seconds=step.drill_seconds), aggregate.active_instance_id or ""
+        )
     batch.events.extend(_recovery_openings(aggregate, plan, now=now, actor=actor))
     # A proxy never given an instance has no posture yet (GET redundancy: 404); one whose last
     # instance left has one of none.
@@ -221,11 +290,48 @@ def _plan(
                 if check.metrics
             ],
             report_key=_report_key(step, instances, plan.active_instance_id),
+            drill_changed=started_drill is not None or drill_end is not None,
+            drill=started_drill,
+            completions=[]
+            if drill is None or drill_end is None
+            else [{"id": drill.event_id, "status": drill_end.status.value, "error_message": drill_end.error}],
+            config_version=_config_version(aggregate, step.config, actor),
         )
     )
+    drill_event_id = (started_drill or drill or Drill("", now, "")).event_id
     for notice in notices:
-        batch.outbox.append(_notification(aggregate, notice, now, event, actor))
+        if notice.drill:  # a drill's notices share its event's id
+            notice = notice._replace(correlation_id=drill_event_id)
+        batch.outbox.append(_notification(aggregate, notice, now, event, actor, drill_event_id))
     return Outcome(aggregate, instances, plan.active_instance_id, event, now)
+
+
+def _config_version(
+    aggregate: ProxyAggregate, config: FailoverConfig | None, actor: str
+) -> dict[str, Any] | None:
+    """A version of the configuration when this write changes it (the first stored one: every field,
+    from null); None when it changes nothing."""
+    if config is None:
+        return None
+    first = aggregate.config_created_at is None
+    old, new = aggregate.config._asdict(), config._asdict()
+    changed = {
+        name: {"from": None if first else _plain(old[name]), "to": _plain(value)}
+        for name, value in new.items()
+        if first or old[name] != value
+    }
+    if not changed:
+        return None
+    return {
+        "proxy_id": aggregate.proxy_id,
+        "config": {name: _plain(value) for name, value in new.items()},
+        "changes": changed,
+        "changed_by": actor,
+    }
+
+
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)
 
 
 def _report_key(
@@ -298,25 +404,32 @@ def _redundancy_row(proxy_id: str, plan: Plan, now: datetime) -> dict[str, Any]:
 
 
 def _notification(
-    aggregate: ProxyAggregate, notice: Notice, now: datetime, event: EventRow | None, actor: str
+    aggregate: ProxyAggregate,
+    notice: Notice,
+    now: datetime,
+    event: EventRow | None,
+    actor: str,
+    drill_event_id: str,
 ) -> OutboxRow:
+    row = _outbox_row(notice, aggregate.proxy_id, aggregate.owner_id, now)
+    if notice.type in SWITCH_NOTICE_TYPES and (event is not None or notice.drill):
+        # a drill's switch back completes the drill's event
+        row.message.update(eventId=event.id if event is not None else drill_event_id, actor=actor)
+    return row
+
+
+def _outbox_row(notice: Notice, proxy_id: str | None, owner_id: str, now: datetime) -> OutboxRow:
+    """Every notification carries a correlationId: its incident's, or (alone) its own id."""
     notification_id = str(uuid.uuid4())
     message = {
         "id": notification_id,
         "type": notice.type.value,
-        "proxyId": aggregate.proxy_id,
-        "userId": aggregate.owner_id,
+        "proxyId": proxy_id,
+        "userId": owner_id,
         "occurredAt": now.isoformat(),
         "severity": notice.severity.value,
+        "correlationId": notice.correlation_id or notification_id,
+        "drill": notice.drill,
         **notice.details,
     }
-    if event is not None and notice.type in SWITCH_NOTICE_TYPES:
-        message.update(eventId=event.id, actor=actor)
-    return OutboxRow(
-        notification_id,
-        notice.type.value,
-        aggregate.proxy_id,
-        aggregate.owner_id,
-        notice.severity.value,
-        message,
-    )
+    return OutboxRow(notification_id, notice.type.value, proxy_id, owner_id, notice.severity.value, message)

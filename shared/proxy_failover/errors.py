@@ -165,3 +165,17 @@ class NoMaintenanceTarget(ProxyFailoverError):
 
     code, status = "PROXY_FAILOVER_030", 409
     meaning = "No healthy instance to move the proxy to; force keeps the active instance, in maintenance"
+
+
+class NoDrillTarget(ProxyFailoverError):
+    """A drill without a target, and no healthy instance for the strategy to choose."""
+
+    code, status = "PROXY_FAILOVER_031", 409
+    meaning = "No healthy instance to drill a failover to"
+
+
+class DrillInProgress(ProxyFailoverError):
+    """A second drill of a proxy while one is in progress."""
+
+    code, status = "PROXY_FAILOVER_032", 409
+    meaning = "The proxy is in a drill already; it ends when its time is up (or complete its event)"

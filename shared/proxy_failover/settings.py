@@ -70,6 +70,9 @@ class Settings(NamedTuple):
     # A notification written by a request is relayed by the sweep only after this grace period, so the
     # request's own after-commit publish normally wins and nothing is sent twice.
     outbox_grace_seconds: float = 30.0
+    # More failovers than this of one owner within a minute are a storm: one fleet_incident (critical),
+    # the individual failovers `warning`.
+    notify_storm_threshold: int = 20
 
     probe_allow_loopback: bool = False
     probe_allowed_cidrs: tuple[str, ...] = ()
@@ -142,6 +145,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "db_idle_ping_seconds": (0, 86400),
     "db_secret_max_age_seconds": (0, 86400),
     "outbox_grace_seconds": (0, 3600),
+    "notify_storm_threshold": (1, 1_000_000),
     "sns_connect_timeout_seconds": (0.05, 60),
     "sns_read_timeout_seconds": (0.05, 60),
     "sns_breaker_seconds": (0, 3600),

@@ -91,8 +91,24 @@ class Sweeper(UnitOfWork):
         while True:
             stats = self.process_batch()
             if stats is None:
-                return total
+                break
             total.add(stats)
+        self.conclude_due()
+        return total
+
+    def conclude_due(self) -> int:
+        """End the drills and maintenance whose time is up on proxies no check is due for (a write ends
+        them: the engine does it on every one). Returns how many proxies it wrote."""
+        due = claims.deadlines_due(self.db.autocommit(), self.settings.sweep_batch_size)
+        if not due:
+            return 0
+        self.write(
+            lambda con: proxies.lock_proxies(con, due),
+            lambda aggregate, now: Step(allow_automatic=False),
+            actor=SYSTEM_ACTOR,
+            publish=self.publisher.submit,
+        )
+        return len(due)
 
     def _flush(self, total: SweepStats, seconds: float) -> None:
         """Wait for this run's notifications, then stop the publisher's thread (and close its

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.helpers import token
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "18"))  # per operation, token and mode
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "16"))  # per operation, token and mode
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -45,7 +45,7 @@ def test_fuzz_every_operation_from_the_openapi_document(stack):
     sent = {"total": 0}
     operations = [result.ok() for result in schema.get_all_operations()]
     # schemathesis leaves out the operation that serves the document it was loaded from
-    assert len(operations) == 16
+    assert len(operations) == 18
 
     def fuzz(operation, bearer, mode):
         @settings(
@@ -71,4 +71,4 @@ def test_fuzz_every_operation_from_the_openapi_document(stack):
 
     print(f"fuzz: {sent['total']} requests over {len(operations)} operations x 2 tokens x 2 modes")
     # the short run in `make test` sends at least the 1,000 requests the suite promises
-    assert sent["total"] >= (1000 if EXAMPLES >= 18 else len(operations) * 4 * EXAMPLES // 2), sent
+    assert sent["total"] >= (1000 if EXAMPLES >= 16 else len(operations) * 4 * EXAMPLES // 2), sent

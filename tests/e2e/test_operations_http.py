@@ -3,6 +3,7 @@ scheduled run and its SNS subscriber's file."""
 
 from __future__ import annotations
 
+from tests.e2e.running import start_stack
 from tests.e2e.test_local_stack import wait_for
 from tests.helpers import token
 
@@ -112,3 +113,79 @@ def test_an_instance_that_stops_reporting_is_noticed_by_the_scheduled_run(stack)
         20,
     )
     assert down and down[0]["reason"] == "report_ttl_expired", stack.log.read_text()[-3000:]
+
+
+ADMIN = token("ops-admin", admin=True)
+
+
+def test_a_drill_over_http_switches_back_when_its_time_is_up(stack):
+    def call(method, path, body=None, tok=USER):
+        return stack.request(method, path, body, tok)
+
+    call("POST", "/proxy/failover/config", {"proxyId": "drilled", "config": {"healthyThreshold": 1}})
+    ids = []
+    for name in ("a", "b"):
+        status, body, _ = call(
+            "POST", "/proxy/instances", {"proxyId": "drilled", "instanceData": {"instanceName": name}}
+        )
+        ids.append(body["data"]["id"])
+        call("PUT", f"/proxy/instances/{ids[-1]}/health", {"healthStatus": "healthy"})
+    status, body, _ = call(
+        "POST",
+        "/proxy/failover/drill",
+        {"proxyId": "drilled", "durationSeconds": 10, "reason": "e2e drill"},
+        ADMIN,
+    )
+    assert status == 202 and body["data"]["eventType"] == "drill", body
+    event = body["data"]["id"]
+    assert call("GET", "/proxy/drilled/route")[1]["data"]["activeInstanceId"] == ids[1]
+    # the scheduled run (every second here) switches back once the 10 s are up
+    back = wait_for(lambda: call("GET", "/proxy/drilled/route")[1]["data"]["activeInstanceId"] == ids[0], 30)
+    assert back, stack.log.read_text()[-3000:]
+    status, body, _ = call("GET", "/proxy/drilled/failover/events")
+    (done,) = body["data"]
+    assert (done["id"], done["status"]) == (event, "completed")
+
+    def drill_notices():
+        found = [n for n in stack.notices() if n.get("proxyId") == "drilled" and n.get("drill")]
+        return found if len(found) >= 2 else None
+
+    sent = wait_for(drill_notices)
+    assert sent and {n["type"] for n in sent} == {"failover", "failback"}
+    assert all(n["attributes"]["drill"] == "true" and n["correlationId"] == event for n in sent)
+
+
+def test_a_storm_over_http_pages_once(migrated, tmp_path):
+    """Five proxies of one owner fail over within a minute, the threshold 2: one fleet_incident."""
+    stack = start_stack(tmp_path, DATABASE_URL=migrated, NOTIFY_STORM_THRESHOLD="2", SCHEDULE_SECONDS="0")
+    try:
+
+        def call(method, path, body=None):
+            return stack.request(method, path, body, USER)
+
+        primaries = []
+        for k in range(5):
+            proxy = f"stormy-{k}"
+            call("POST", "/proxy/failover/config", {"proxyId": proxy, "config": {"unhealthyThreshold": 1}})
+            for name in ("a", "b"):
+                _, body, _ = call(
+                    "POST", "/proxy/instances", {"proxyId": proxy, "instanceData": {"instanceName": name}}
+                )
+                call("PUT", f"/proxy/instances/{body['data']['id']}/health", {"healthStatus": "healthy"})
+                if name == "a":
+                    primaries.append(body["data"]["id"])
+        for instance in primaries:
+            assert call("PUT", f"/proxy/instances/{instance}/health", {"healthStatus": "unhealthy"})[0] == 200
+
+        def storm():
+            found = [n for n in stack.notices() if n["type"] in {"failover", "fleet_incident"}]
+            return found if len(found) >= 6 else None
+
+        sent = wait_for(storm)
+        assert sent, stack.notices()
+        (fleet,) = [n for n in sent if n["type"] == "fleet_incident"]
+        assert fleet["count"] == 3 and fleet["attributes"]["severity"] == "critical"
+        severities = [n["attributes"]["severity"] for n in sent if n["type"] == "failover"]
+        assert severities == ["critical", "critical", "warning", "warning", "warning"]
+    finally:
+        assert stack.stop() == 0

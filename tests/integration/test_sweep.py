@@ -104,7 +104,12 @@ def test_dead_primary_is_detected_after_exactly_the_threshold_and_failed_over(db
     assert (
         failover[0]["sourceInstanceId"] == ids["primary"] and failover[0]["targetInstanceId"] == ids["backup"]
     )
-    assert failover[0]["attributes"] == {"type": "failover", "proxyId": "p1", "severity": "critical"}
+    assert failover[0]["attributes"] == {
+        "type": "failover",
+        "proxyId": "p1",
+        "severity": "critical",
+        "drill": "false",
+    }
     assert failover[0]["eventId"] == str(events[0]["id"])
     assert len({m["id"] for m in messages}) == len(messages)
 

@@ -38,3 +38,23 @@ def test_views_match_their_schemas(db):
         _matches(schemas.EventOut, views.event_view(row))
     _matches(schemas.RedundancyOut, views.redundancy_view(service.get_redundancy(OWNER, "p")))
     _matches(schemas.DecisionOut, views.decision_view("p", service.evaluate(OWNER, "p")))
+
+
+def test_the_operations_views_match_their_schemas(db):
+    service = FailoverService(db)
+    service.put_config(OWNER, "q", {"enable_load_balancing": True})
+    service.put_config(OWNER, "q", {"unhealthy_threshold": 2})
+    ids = []
+    for name in ("a", "b"):
+        data = {"instance_name": name, "instance_type": "standard", "priority": 1, "weight": 1}
+        ids.append(service.register_instance(OWNER, "q", data).instance.id)
+        service.report_health(OWNER, ids[-1], HealthStatus.HEALTHY, None)
+    _matches(schemas.RouteOut, views.route_view(service.route(OWNER, "q")))
+    for target in views.route_view(service.route(OWNER, "q"))["targets"]:
+        _matches(schemas.RouteTargetOut, target)
+    for version in service.config_history(OWNER, "q").items:
+        _matches(schemas.ConfigVersionOut, views.config_version_view(version))
+    preview = service.execute_failover(ADMIN, "q", ids[0], ids[1], "dry", dry_run=True)
+    _matches(schemas.DryRunOut, views.dry_run_view(preview))
+    drill = service.start_drill(ADMIN, "q", None, 60, "drill")
+    _matches(schemas.EventOut, views.event_view(drill))

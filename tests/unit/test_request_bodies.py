@@ -30,6 +30,9 @@ BODY_HANDLERS = {
     "execute_failover": "ExecuteRequest",
     "complete_event": "CompleteRequest",
     "update_redundancy": "RedundancyUpdate",
+    "update_instance": "InstancePatch",
+    "start_maintenance": "MaintenanceRequest",
+    "start_drill": "DrillRequest",
 }
 
 
@@ -110,6 +113,13 @@ FULL = {
         "targetInstanceId": str(uuid.uuid4()),
         "reason": " maintenance ",
         "force": True,
+        "dryRun": True,
+    },
+    "DrillRequest": {
+        "proxyId": "edge-eu-1",
+        "targetInstanceId": str(uuid.uuid4()),
+        "durationSeconds": 300,
+        "reason": " quarterly drill ",
     },
     "InstancePatch": {
         "instanceName": "edge-eu-1b",

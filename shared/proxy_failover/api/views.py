@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..domain.decisions import Decision
     from ..domain.routing import RouteAnswer
+    from ..store.config_versions import ConfigVersion
     from ..store.rows import EventRow, Listed, StoredConfig, StoredRedundancy
 
 View = dict[str, Any]
@@ -95,6 +96,27 @@ def entity_tag(view: View) -> str:
 
     digest = hashlib.sha256(json.dumps(view, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return f'"{digest[:32]}"'
+
+
+def dry_run_view(e: EventRow) -> View:
+    """What an execute would have done (the event it would have written)."""
+    return {
+        "dryRun": True,
+        "eventType": e.event_type,
+        "sourceInstanceId": e.source_instance_id,
+        "targetInstanceId": e.target_instance_id,
+    }
+
+
+def config_version_view(v: ConfigVersion) -> View:
+    """Stored with the configuration's own field names; shown in the API's."""
+    return {
+        "version": v.version,
+        "config": {_camel(name): value for name, value in v.config.items()},
+        "changes": {_camel(name): change for name, change in v.changes.items()},
+        "changedBy": v.changed_by,
+        "changedAt": _time(v.changed_at),
+    }
 
 
 def event_view(e: EventRow) -> View:

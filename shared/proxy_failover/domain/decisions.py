@@ -191,6 +191,7 @@ def _recovery(
                         NoticeType.RECOVERY_NEEDED,
                         Severity.WARNING,
                         {**details, "attempt": attempt, "maxAttempts": config.max_recovery_attempts},
+                        instance.incident_id,
                     )
                 )
             else:
@@ -199,7 +200,10 @@ def _recovery(
                 steps.append(RecoveryStep(RecoveryAction.FAIL, instance.id, reason))
                 notices.append(
                     Notice(
-                        NoticeType.MANUAL_ATTENTION_REQUIRED, Severity.CRITICAL, {**details, "reason": reason}
+                        NoticeType.MANUAL_ATTENTION_REQUIRED,
+                        Severity.CRITICAL,
+                        {**details, "reason": reason},
+                        instance.incident_id,
                     )
                 )
         updated.append(instance)
@@ -218,13 +222,20 @@ def reconcile(
     allow_automatic: bool = True,
     requested: Switch | None = None,
     named: Mapping[str, Instance] | None = None,
+    drill: bool = False,
+    hold_failback: bool = False,
 ) -> Plan:
     """Everything that follows from the proxy's current instance states. `requested` is an operator's
-    switch, already checked (`check_manual_switch`): it happens instead of any automatic one."""
+    switch, already checked (`check_manual_switch`): it happens instead of any automatic one; `drill`:
+    it is a drill's (its notice says so). `hold_failback`: a drill is in progress, so the preferred
+    instance does not take the traffic back before the drill ends."""
     current = list(instances)
     by_id = _by_id(current)
     notices = transition_notices(active_id, by_id, transitions)
     switch = requested
+    # A proxy degraded by this change belongs to the incident of the active instance, if it is down.
+    leaving = by_id.get(active_id or "")
+    cause = leaving.incident_id if leaving and leaving.health_status is HealthStatus.UNHEALTHY else None
 
     if requested is not None:
         allow_automatic = False
@@ -247,7 +258,7 @@ def reconcile(
                 f"active instance {by_id[active_id].name} unhealthy; "
                 f"switched to {target.name} by {config.failover_strategy.value}",
             )
-        else:
+        elif not hold_failback:
             back = _failback_target(current, by_id[active_id], config, now)
             if back is not None:
                 switch = Switch(
@@ -258,12 +269,12 @@ def reconcile(
                 )
     if switch is not None:
         # `named`: instances the notice may name that left in this change (a deregistered source)
-        notices.append(switch_notice(switch, {**(named or {}), **by_id}))
+        notices.append(switch_notice(switch, {**(named or {}), **by_id}, drill=drill and switch is requested))
         active_id = switch.target_instance_id
 
     current, steps, recovery_notices = _recovery(current, config, now, jitter)
     notices.extend(recovery_notices)
 
     redundancy = assess(current, active_id, config.failover_strategy)
-    notices.extend(posture_notices(previous, redundancy))
+    notices.extend(posture_notices(previous, redundancy, incident=cause))
     return Plan(current, active_id, redundancy, switch, steps, notices)

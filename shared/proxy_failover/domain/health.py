@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from .models import FailoverConfig, HealthStatus, Instance, Transition
@@ -79,5 +80,17 @@ def apply_check(
         connection_count=connection_count if connection_count is not None else instance.connection_count,
         status_changes=changes,
         is_flapping=is_flapping,
+        incident_id=incident_id(instance.id, now)
+        if changed and new_status is HealthStatus.UNHEALTHY
+        else instance.incident_id,
     )
     return updated, transition
+
+
+def incident_id(instance_id: str, opened_at: datetime) -> str:
+    """The id of the incident an instance opens by turning unhealthy at `opened_at`: derived, so the
+    domain stays pure and a replay of the same history names the same incident."""
+    return str(uuid.uuid5(_INCIDENTS, f"{instance_id}@{opened_at.isoformat()}"))
+
+
+_INCIDENTS = uuid.UUID("6f1c0d7e-2b1a-4f5e-9d3c-8a7b6c5d4e3f")

@@ -31,6 +31,7 @@ class EventType(StrEnum):
     MANUAL = "manual"
     RECOVERY = "recovery"
     MAINTENANCE = "maintenance"  # the proxy moved off an instance going into maintenance
+    DRILL = "drill"  # a rehearsal: a real switch, switched back when its time is up
 
 
 class EventStatus(StrEnum):
@@ -128,6 +129,8 @@ class Instance(NamedTuple):
     recovery_attempts: int = 0
     next_recovery_at: datetime | None = None
     needs_attention: bool = False
+    # The incident its notifications share: opened when it last turned unhealthy.
+    incident_id: str | None = None
 
     @property
     def in_maintenance(self) -> bool:
@@ -138,6 +141,14 @@ class Instance(NamedTuple):
     def list_key(self) -> tuple[int, int, datetime | str, str]:
         """The contract's list order: priority asc, weight desc, then registration order."""
         return (self.priority, -self.weight, self.created_at or "", self.id)
+
+
+class Drill(NamedTuple):
+    """A drill in progress on a proxy: its ledger event, when it ends, and the instance to go back to."""
+
+    event_id: str
+    until: datetime
+    return_to: str
 
 
 class Transition(NamedTuple):

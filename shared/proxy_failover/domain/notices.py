@@ -26,6 +26,8 @@ class NoticeType(StrEnum):
     MAINTENANCE_STARTED = "maintenance_started"
     MAINTENANCE_ENDED = "maintenance_ended"
     MAINTENANCE_FAILOVER = "maintenance_failover"
+    DRILL_FAILED = "drill_failed"
+    FLEET_INCIDENT = "fleet_incident"
 
 
 class Severity(StrEnum):
@@ -40,6 +42,9 @@ class Notice(NamedTuple):
     type: NoticeType
     severity: Severity
     details: dict[str, Any]
+    # The incident it belongs to (None: a notification of its own, correlated with nothing else).
+    correlation_id: str | None = None
+    drill: bool = False  # about a drill: pagers may ignore it (message field and attribute `drill`)
 
 
 # A switch's notification, by the kind of switch.
@@ -48,14 +53,23 @@ SWITCH_NOTICES = {
     EventType.FAILBACK: (NoticeType.FAILBACK, Severity.INFO),
     EventType.MANUAL: (NoticeType.MANUAL_FAILOVER, Severity.WARNING),
     EventType.MAINTENANCE: (NoticeType.MAINTENANCE_FAILOVER, Severity.INFO),
+    # A drill rehearses a failover: subscribers see exactly what a real one sends, marked `drill`.
+    EventType.DRILL: (NoticeType.FAILOVER, Severity.CRITICAL),
 }
 SWITCH_NOTICE_TYPES = frozenset(kind for kind, _ in SWITCH_NOTICES.values())
 
 
-def switch_notice(switch: Switch, by_id: dict[str, Instance]) -> Notice:
+def switch_notice(switch: Switch, by_id: dict[str, Instance], *, drill: bool = False) -> Notice:
+    """A failover belongs to the incident of the instance it leaves, a failback to the incident of the
+    instance it returns to."""
     kind, severity = SWITCH_NOTICES[switch.event_type]
     source = by_id.get(switch.source_instance_id or "")
     target = by_id.get(switch.target_instance_id)
+    incident = None
+    if switch.event_type is EventType.FAILOVER and source is not None:
+        incident = source.incident_id
+    elif switch.event_type is EventType.FAILBACK and target is not None:
+        incident = target.incident_id
     return Notice(
         kind,
         severity,
@@ -66,6 +80,8 @@ def switch_notice(switch: Switch, by_id: dict[str, Instance]) -> Notice:
             "targetInstanceName": target.name if target else None,
             "reason": switch.reason,
         },
+        incident,
+        drill or switch.event_type is EventType.DRILL,
     )
 
 
@@ -86,30 +102,31 @@ def transition_notices(
         }
         if t.reason is not None:
             base["reason"] = t.reason
+        incident = instance.incident_id
         if t.started_flapping:
-            notices.append(Notice(NoticeType.INSTANCE_FLAPPING, Severity.WARNING, base))
+            notices.append(Notice(NoticeType.INSTANCE_FLAPPING, Severity.WARNING, base, incident))
             continue
         if instance.is_flapping:
             continue
         if t.current is HealthStatus.UNHEALTHY:
             severity = Severity.CRITICAL if t.instance_id == proxy_active else Severity.WARNING
-            notices.append(Notice(NoticeType.INSTANCE_UNHEALTHY, severity, base))
+            notices.append(Notice(NoticeType.INSTANCE_UNHEALTHY, severity, base, incident))
         elif t.current is HealthStatus.HEALTHY and t.previous is HealthStatus.UNHEALTHY:
-            notices.append(Notice(NoticeType.INSTANCE_HEALTHY, Severity.INFO, base))
+            notices.append(Notice(NoticeType.INSTANCE_HEALTHY, Severity.INFO, base, incident))
     return notices
 
 
-def posture_notices(previous: Redundancy | None, current: Redundancy) -> list[Notice]:
-    """Degraded and restored, on the transition only."""
+def posture_notices(
+    previous: Redundancy | None, current: Redundancy, *, incident: str | None = None
+) -> list[Notice]:
+    """Degraded and restored, on the transition only; `incident`: the one that caused the change."""
     if previous is None or previous.is_degraded == current.is_degraded:
         return []
     if current.is_degraded:
-        return [
-            Notice(NoticeType.PROXY_DEGRADED, Severity.CRITICAL, {"reasons": list(current.degraded_reasons)})
-        ]
-    return [
-        Notice(NoticeType.PROXY_RESTORED, Severity.INFO, {"previousReasons": list(previous.degraded_reasons)})
-    ]
+        reasons = {"reasons": list(current.degraded_reasons)}
+        return [Notice(NoticeType.PROXY_DEGRADED, Severity.CRITICAL, reasons, incident)]
+    previous_reasons = {"previousReasons": list(previous.degraded_reasons)}
+    return [Notice(NoticeType.PROXY_RESTORED, Severity.INFO, previous_reasons, incident)]
 
 
 def maintenance_notices(started: Sequence[Instance], ended: Sequence[Instance]) -> list[Notice]:

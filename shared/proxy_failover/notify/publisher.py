@@ -34,9 +34,10 @@ class Message(NamedTuple):
 
     id: str
     type: str
-    proxy_id: str
+    proxy_id: str | None  # None: a fleet-wide notification (no proxyId attribute)
     severity: str
     message: dict[str, Any] | str
+    drill: bool = False
 
 
 @lru_cache(maxsize=4)
@@ -91,11 +92,16 @@ def _region(topic: str) -> str | None:
 
 
 def _attributes(m: Message) -> dict[str, dict[str, str]]:
-    return {
+    """For subscription filter policies. `drill` is on every message ("true" or "false"): a policy that
+    names an attribute matches no message without it."""
+    attributes = {
         "type": {"DataType": "String", "StringValue": m.type},
-        "proxyId": {"DataType": "String", "StringValue": m.proxy_id},
         "severity": {"DataType": "String", "StringValue": m.severity},
+        "drill": {"DataType": "String", "StringValue": "true" if m.drill else "false"},
     }
+    if m.proxy_id is not None:
+        attributes["proxyId"] = {"DataType": "String", "StringValue": m.proxy_id}
+    return attributes
 
 
 def _unreachable(exc: Exception) -> bool:

@@ -24,8 +24,13 @@ LEASE_SECONDS = 60.0
 
 def _message(row: OutboxRow | dict[str, Any]) -> Message:
     if isinstance(row, OutboxRow):
-        return Message(row.id, row.type, row.proxy_id, row.severity, row.message)
-    return Message(str(row["id"]), row["type"], row["proxy_id"], row["severity"], row["message"])
+        return Message(row.id, row.type, row.proxy_id, row.severity, row.message, _drill(row.message))
+    message = row["message"]
+    return Message(str(row["id"]), row["type"], row["proxy_id"], row["severity"], message, _drill(message))
+
+
+def _drill(message: dict[str, Any] | str) -> bool:
+    return isinstance(message, dict) and message.get("drill") is True
 
 
 def _record(db: Database, outcome: Outcome) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigNotFound, InvalidInput
 from ..identity import Principal
+from ..paging import Page
 from ..store import proxies
 from ..store.rows import StoredConfig
 from .unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from ..store.config_versions import ConfigVersion
 
 
 class ConfigUseCases(UnitOfWork):
@@ -46,4 +50,16 @@ class ConfigUseCases(UnitOfWork):
         found = proxies.get_config(self.db.autocommit(), proxy_id, principal)
         if found is None:
             raise ConfigNotFound(f"no failover configuration for proxy {proxy_id}")
+        return found
+
+    def config_history(
+        self, principal: Principal, proxy_id: str, limit: int = 50, after: list[Any] | None = None
+    ) -> Page[ConfigVersion]:
+        """Every change that changed something, newest first (an empty list before the first POST)."""
+        from ..errors import ProxyNotFound
+        from ..store.config_versions import list_versions
+
+        found = list_versions(self.db.autocommit(), proxy_id, principal, limit, after)
+        if found is None:
+            raise ProxyNotFound(f"proxy {proxy_id} not found")
         return found

@@ -36,9 +36,11 @@ class FailoverUseCases(UnitOfWork):
         force: bool = False,
         event_type: EventType = EventType.FAILOVER,
         status: EventStatus = EventStatus.IN_PROGRESS,
+        dry_run: bool = False,
     ) -> EventRow:
         """An operator's switch, checked against the proxy's state under its lock: of several from the
-        same source, exactly one wins."""
+        same source, exactly one wins. A `dry_run` checks the same under the same lock, and returns the
+        event it would have written, writing and publishing nothing."""
         from ..domain.decisions import check_manual_switch
         from ..domain.models import Switch
         from ..engine import Step
@@ -52,6 +54,47 @@ class FailoverUseCases(UnitOfWork):
             switch = Switch(event_type, source_id if source_id is not None else active, target_id, reason)
             elapsed = int((time.perf_counter() - started) * 1000)
             return Step(requested=switch, event_status=status, event_duration_ms=elapsed)
+
+        (outcome,) = self.write(
+            lambda con: [proxies.lock_proxy(con, proxy_id, principal)],
+            step,
+            actor=principal.user_id,
+            dry_run=dry_run,
+        )
+        assert outcome.event is not None
+        return outcome.event
+
+    def start_drill(
+        self, principal: Principal, proxy_id: str, target_id: str | None, duration_seconds: int, reason: str
+    ) -> EventRow:
+        """A real switch marked as a drill (event `drill`, in progress) to `target_id`, or to the
+        strategy's choice; the scheduled run switches back after `duration_seconds`."""
+        from ..domain.decisions import check_manual_switch
+        from ..domain.models import Switch
+        from ..domain.strategies import choose_target
+        from ..engine import Step
+        from ..errors import DrillInProgress, NoDrillTarget
+        from ..store.proxies import ProxyAggregate
+
+        def step(aggregate: ProxyAggregate, now: Any) -> Step:
+            if aggregate.drill is not None:
+                raise DrillInProgress(
+                    f"proxy {proxy_id} is in a drill until {aggregate.drill.until.isoformat()}"
+                )
+            active = aggregate.active_instance_id
+            target = target_id
+            if target is None:
+                chosen = choose_target(aggregate.instances, active, aggregate.config.failover_strategy)
+                if chosen is None:
+                    raise NoDrillTarget("no healthy instance to drill a failover to")
+                target = chosen.id
+            check_manual_switch(aggregate.instances, active, active, target, force=False)
+            return Step(
+                requested=Switch(EventType.DRILL, active, target, reason),
+                event_status=EventStatus.IN_PROGRESS,
+                event_duration_ms=None,
+                drill_seconds=duration_seconds,
+            )
 
         (outcome,) = self.write(
             lambda con: [proxies.lock_proxy(con, proxy_id, principal)], step, actor=principal.user_id

@@ -50,11 +50,15 @@ class UnitOfWork:
         *,
         actor: str,
         publish: Publish | None = None,
+        dry_run: bool = False,
     ) -> list[Outcome]:
         """Lock the proxies `lock` names (BEGIN travels with it), let the engine read them, apply the
         steps and write everything with the COMMIT: three round trips. Then publish what was decided
-        (right away, or by `publish`: the sweep's publisher thread)."""
+        (right away, or by `publish`: the sweep's publisher thread). A `dry_run` decides the same under
+        the same locks, then rolls back and publishes nothing."""
         from .. import engine
+
+        settings = self.settings
 
         def work(con: Connection) -> tuple[Batch, list[Outcome]]:
             return engine.run(
@@ -64,10 +68,15 @@ class UnitOfWork:
                 clock=self.clock,
                 actor=actor,
                 jitter=self.jitter,
-                outbox_grace_seconds=self.settings.outbox_grace_seconds,
+                outbox_grace_seconds=settings.outbox_grace_seconds,
+                storm_threshold=settings.notify_storm_threshold,
+                dry_run=dry_run,
             )
 
-        batch, outcomes = self.db.run_in_transaction(work)
+        try:
+            batch, outcomes = self.db.run_in_transaction(work)
+        except engine.DryRun as decided:
+            return decided.outcomes
         if publish is not None:
             publish(batch.outbox)
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..domain.models import EventStatus, FailoverConfig, Instance
+from ..domain.models import Drill, EventStatus, FailoverConfig, Instance
 from .db import Connection
 from .metrics import METRICS_INSERT
 from .rows import CONFIG_COLUMNS, EventRow, instance_state, new_instance_row, recordset
@@ -20,7 +20,7 @@ from .rows import CONFIG_COLUMNS, EventRow, instance_state, new_instance_row, re
 class OutboxRow(NamedTuple):
     id: str
     type: str
-    proxy_id: str
+    proxy_id: str | None  # None: a fleet-wide notification
     user_id: str | None
     severity: str
     message: dict[str, Any]
@@ -41,6 +41,13 @@ class ProxyWrite(NamedTuple):
     metrics: list[dict[str, Any]] | None = None
     # (instance id, Idempotency-Key, the answer) of a keyed health report
     report_key: tuple[str, str, dict[str, Any]] | None = None
+    # The proxy's drill changed: started (its event, end, instance to return to) or over (None)
+    drill_changed: bool = False
+    drill: Drill | None = None
+    # Events of earlier transactions this one completes (a drill's): id, status, error_message
+    completions: list[dict[str, Any]] = []
+    # A configuration change's version: the whole config, the changed fields, who
+    config_version: dict[str, Any] | None = None
 
 
 _CONFIG_TYPES = {
@@ -78,6 +85,7 @@ WITH instances AS (
         recovery_attempts = r.recovery_attempts,
         next_recovery_at = r.next_recovery_at,
         needs_attention = r.needs_attention,
+        incident_id = r.incident_id,
         updated_at = CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:instances AS jsonb)) AS r(
           id uuid, instance_name text, instance_type text, priority integer, weight integer,
@@ -86,7 +94,8 @@ WITH instances AS (
           health_status text, consecutive_failures integer, consecutive_successes integer,
           last_health_check timestamptz, last_status_change timestamptz, last_latency_ms float8,
           connection_count integer, status_changes timestamptz[], is_flapping boolean,
-          recovery_attempts integer, next_recovery_at timestamptz, needs_attention boolean)
+          recovery_attempts integer, next_recovery_at timestamptz, needs_attention boolean,
+          incident_id uuid)
      WHERE i.id = r.id
 ), added AS (
     INSERT INTO proxy_instances (id, proxy_id, instance_name, instance_type, priority, weight,
@@ -105,15 +114,41 @@ WITH instances AS (
       FROM jsonb_to_recordset(CAST(:report_keys AS jsonb)) AS r(instance_id uuid, key text, response jsonb)
     ON CONFLICT (instance_id, key) DO UPDATE SET response = EXCLUDED.response, created_at = EXCLUDED.created_at
 ), proxies AS (
-    -- a new active instance; a shorter check interval takes effect at once
+    -- a new active instance; a shorter check interval takes effect at once; a drill started or over
     UPDATE proxies p SET
         active_instance_id = CASE WHEN r.set_active THEN r.active_instance_id ELSE p.active_instance_id END,
         next_check_at = CASE WHEN r.interval IS NULL THEN p.next_check_at
             ELSE LEAST(p.next_check_at, CAST(:now AS timestamptz) + make_interval(secs => r.interval)) END,
+        drill_event_id = CASE WHEN r.set_drill THEN r.drill_event_id ELSE p.drill_event_id END,
+        drill_until = CASE WHEN r.set_drill THEN r.drill_until ELSE p.drill_until END,
+        drill_return_to = CASE WHEN r.set_drill THEN r.drill_return_to ELSE p.drill_return_to END,
         updated_at = CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:proxies AS jsonb)) AS r(
-          proxy_id text, set_active boolean, active_instance_id uuid, interval integer)
+          proxy_id text, set_active boolean, active_instance_id uuid, interval integer, set_drill boolean,
+          drill_event_id uuid, drill_until timestamptz, drill_return_to uuid)
      WHERE p.proxy_id = r.proxy_id
+), completions AS (
+    -- events of earlier transactions (a drill's), unless somebody completed them meanwhile
+    UPDATE proxy_failover_events e SET
+        status = r.status, error_message = r.error_message, completed_at = CAST(:now AS timestamptz),
+        duration_ms = GREATEST(0, (extract(epoch FROM (CAST(:now AS timestamptz) - e.started_at)) * 1000)::integer)
+      FROM jsonb_to_recordset(CAST(:completions AS jsonb)) AS r(id uuid, status text, error_message text)
+     WHERE e.id = r.id AND e.status = 'in_progress'
+), versions AS (
+    -- numbered under the proxy's lock: one writer of a proxy's config at a time
+    INSERT INTO config_versions (proxy_id, version, config, changes, changed_by, changed_at)
+    SELECT r.proxy_id,
+           COALESCE((SELECT max(v.version) FROM config_versions v WHERE v.proxy_id = r.proxy_id), 0) + 1,
+           r.config, r.changes, r.changed_by, CAST(:now AS timestamptz)
+      FROM jsonb_to_recordset(CAST(:versions AS jsonb)) AS r(
+          proxy_id text, config jsonb, changes jsonb, changed_by text)
+), storms AS (
+    -- each owner's row was locked by `storms.lock` earlier in this transaction
+    UPDATE fleet_storms s SET
+        per_second = r.per_second, proxy_ids = r.proxy_ids, storm_id = r.storm_id, storm_until = r.storm_until
+      FROM jsonb_to_recordset(CAST(:storms AS jsonb)) AS r(
+          owner_id text, per_second jsonb, proxy_ids jsonb, storm_id uuid, storm_until timestamptz)
+     WHERE s.owner_id = r.owner_id
 ), config AS (
     INSERT INTO proxy_failover_configurations AS s (proxy_id, {", ".join(CONFIG_COLUMNS)}, created_at, updated_at)
     SELECT r.proxy_id, {", ".join(f"r.{c}" for c in CONFIG_COLUMNS)}, CAST(:now AS timestamptz),
@@ -176,6 +211,7 @@ def write(
     *,
     now: datetime,
     outbox_grace_seconds: float,
+    storms: list[dict[str, Any]] | None = None,
     commit: bool = False,
 ) -> None:
     """Persist plans for many proxies: one statement, whatever their number (none when nothing changed,
@@ -195,10 +231,17 @@ def write(
                 "set_active": w.active_changed,
                 "active_instance_id": w.active_instance_id,
                 "interval": None if w.config is None else w.config.health_check_interval_seconds,
+                "set_drill": w.drill_changed,
+                "drill_event_id": w.drill.event_id if w.drill else None,
+                "drill_until": w.drill.until if w.drill else None,
+                "drill_return_to": w.drill.return_to if w.drill else None,
             }
             for w in writes
-            if w.active_changed or w.config is not None
+            if w.active_changed or w.config is not None or w.drill_changed
         ],
+        "completions": [c for w in writes for c in w.completions],
+        "versions": [w.config_version for w in writes if w.config_version is not None],
+        "storms": storms or [],
         "config": [{"proxy_id": w.proxy_id, **w.config._asdict()} for w in writes if w.config is not None],
         "events": [_event_dict(e) for e in events],
         "closures": [c for w in writes for c in w.recovery_closures],

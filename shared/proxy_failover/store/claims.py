@@ -60,8 +60,30 @@ def probe_targets(con: Connection, proxy_ids: list[str]) -> list[Target]:
     ]
 
 
+# Drills and maintenance whose time is up (partial indexes: no scan of the fleet).
+_DEADLINES = """
+SELECT proxy_id FROM proxies WHERE drill_until <= now()
+UNION
+SELECT proxy_id FROM proxy_instances WHERE maintenance_until <= now()
+LIMIT :limit
+"""
+
+
+def deadlines_due(con: Connection, limit: int) -> list[str]:
+    return [str(row[0]) for row in con.run(_DEADLINES, limit=limit)]
+
+
+# The next check due, or sooner the end of a drill or of maintenance.
+_NEXT_DUE = """
+SELECT extract(epoch FROM (LEAST(
+    (SELECT min(next_check_at) FROM proxies),
+    (SELECT min(drill_until) FROM proxies WHERE drill_until IS NOT NULL),
+    (SELECT min(maintenance_until) FROM proxy_instances WHERE maintenance_until IS NOT NULL)) - now()))::float8
+"""
+
+
 def seconds_until_next_due(con: Connection) -> float | None:
-    rows = con.run("SELECT extract(epoch FROM (min(next_check_at) - now()))::float8 FROM proxies")
+    rows = con.run(_NEXT_DUE)
     value = rows[0][0] if rows else None
     return None if value is None else max(0.0, float(value))
 

@@ -52,14 +52,21 @@ def list_events(
 
 
 # One statement when the event is open; a second one only to tell "not found" from "already done".
+# A drill's event completed by hand ends the drill where it stands (no switch back).
 _COMPLETE = f"""
-UPDATE proxy_failover_events e SET status = :status, error_message = :error, completed_at = now(),
-       duration_ms = COALESCE(CAST(:duration AS integer),
-                              GREATEST(0, (extract(epoch FROM (now() - e.started_at)) * 1000)::integer))
-  FROM proxies p
- WHERE e.id = CAST(:id AS uuid) AND p.proxy_id = e.proxy_id AND e.status = 'in_progress'
-   AND (CAST(:admin AS boolean) OR p.owner_id = :user)
-RETURNING {EVENT_COLUMNS}
+WITH done AS (
+    UPDATE proxy_failover_events e SET status = :status, error_message = :error, completed_at = now(),
+           duration_ms = COALESCE(CAST(:duration AS integer),
+                                  GREATEST(0, (extract(epoch FROM (now() - e.started_at)) * 1000)::integer))
+      FROM proxies p
+     WHERE e.id = CAST(:id AS uuid) AND p.proxy_id = e.proxy_id AND e.status = 'in_progress'
+       AND (CAST(:admin AS boolean) OR p.owner_id = :user)
+    RETURNING e.*
+), drill_over AS (
+    UPDATE proxies SET drill_event_id = NULL, drill_until = NULL, drill_return_to = NULL
+     WHERE drill_event_id IN (SELECT id FROM done)
+)
+SELECT {EVENT_COLUMNS} FROM done e
 """
 _STATUS = """
 SELECT e.status FROM proxy_failover_events e JOIN proxies p ON p.proxy_id = e.proxy_id

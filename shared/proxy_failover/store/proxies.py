@@ -12,7 +12,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any, NamedTuple
 
-from ..domain.models import FailoverConfig, HealthStatus, Instance, Redundancy
+from ..domain.models import Drill, FailoverConfig, HealthStatus, Instance, Redundancy
 from ..errors import ProxyNotFound
 from ..identity import Principal
 from ..paging import Page, invalid_cursor, key_id, key_time
@@ -43,6 +43,7 @@ class ProxyAggregate(NamedTuple):
     config_created_at: datetime | None  # None: no stored config, the proxy runs on the defaults
     previous: Redundancy | None  # the stored posture, None before the first instance
     instances: list[Instance]
+    drill: Drill | None = None  # a drill in progress
 
 
 # ---- locks ---------------------------------------------------------------------------------------
@@ -109,6 +110,7 @@ _REDUNDANCY_NAMES = (
 )
 _AGGREGATE = f"""
 SELECT p.proxy_id, p.owner_id, p.active_instance_id, {CONFIG_SELECT}, c.created_at AS cfg_created_at,
+       p.drill_event_id, p.drill_until, p.drill_return_to,
        {", ".join(f"r.{c} AS r_{c}" for c in _REDUNDANCY_NAMES)},
        {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}
   FROM proxies p
@@ -144,6 +146,9 @@ def _aggregates(rows: list[dict[str, Any]]) -> list[ProxyAggregate]:
                 config_created_at=first["cfg_created_at"],
                 previous=redundancy_from_row(first, prefix="r_"),
                 instances=[instance_from_row(r, prefix="i_") for r in members if r["i_id"] is not None],
+                drill=None
+                if first["drill_event_id"] is None
+                else Drill(str(first["drill_event_id"]), first["drill_until"], str(first["drill_return_to"])),
             )
         )
     return found

@@ -37,7 +37,7 @@ INSTANCE_COLUMNS = (
     " consecutive_failures, consecutive_successes, last_health_check, last_status_change, last_latency_ms,"
     " connection_count, status_changes, is_flapping, recovery_attempts, next_recovery_at, needs_attention,"
     " created_at, updated_at, endpoint, probe, maintenance_until, maintenance_reason, maintenance_started_by,"
-    " last_result_at"
+    " last_result_at, incident_id"
 )
 INSTANCE_NAMES = tuple(c.strip() for c in INSTANCE_COLUMNS.split(","))
 
@@ -157,6 +157,7 @@ def instance_from_row(row: dict[str, Any], prefix: str = "") -> Instance:
             )
         ),
         last_result_at=col("last_result_at"),
+        incident_id=_str(col("incident_id")),
     )
 
 
@@ -224,6 +225,7 @@ def instance_state(instance: Instance) -> dict[str, Any]:
         "recovery_attempts": instance.recovery_attempts,
         "next_recovery_at": _iso(instance.next_recovery_at),
         "needs_attention": instance.needs_attention,
+        "incident_id": instance.incident_id,
     }
 
 
@@ -256,6 +258,7 @@ def listed_from_json(stored: dict[str, Any]) -> Listed:
         "last_result_at",
     )
     row = {
+        **dict.fromkeys(INSTANCE_NAMES),  # columns added after the answer was stored
         **stored,
         **{k: None if stored.get(k) is None else datetime.fromisoformat(stored[k]) for k in times},
     }
