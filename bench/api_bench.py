@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from proxy_failover.domain.models import HealthStatus
+from proxy_failover.domain.models import EventStatus, HealthStatus
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
 from proxy_failover.store.db import get_database
@@ -32,9 +32,12 @@ HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py") i
 ONLY = [name for name in os.environ.get("BENCH_HANDLERS", "").split(",") if name]
 
 # The figures of the operations endpoints belong to their issue.
-ISSUE = dict.fromkeys(
-    ("get_route", "update_instance", "deregister_instance", "start_maintenance", "end_maintenance"), 14
-)
+ISSUE = {
+    **dict.fromkeys(
+        ("get_route", "update_instance", "deregister_instance", "start_maintenance", "end_maintenance"), 14
+    ),
+    **dict.fromkeys(("get_config_history", "start_drill", "execute_failover (dry run)"), 15),
+}
 
 COLD = """
 import importlib.util, json, sys
@@ -331,7 +334,46 @@ def warm_latency() -> list[Figure]:
             "write",
         ),
         "deregister_instance": (lambda: _event("DELETE", f"/proxy/instances/{_spare()}"), "write"),
+        "get_config_history": (
+            lambda: _event("GET", "/proxy/failover/config/hot/history", query={"limit": "50"}),
+            "read",
+        ),
+        # The same checks under the same lock, then a rollback: lock, read, ROLLBACK.
+        "execute_failover (dry run)": (
+            lambda: _event(
+                "POST",
+                "/proxy/failover/execute",
+                {
+                    "proxyId": "hot",
+                    "sourceInstanceId": ids[state["active"]],
+                    "targetInstanceId": ids[1 - state["active"]],
+                    "reason": "bench",
+                    "dryRun": True,
+                },
+                sub="ops",
+                admin=True,
+            ),
+            "write",
+        ),
+        "start_drill": (
+            lambda: _event(
+                "POST",
+                "/proxy/failover/drill",
+                {"proxyId": _drillable(), "durationSeconds": 600, "reason": "bench"},
+                sub="ops",
+                admin=True,
+            ),
+            "write",
+        ),
     }
+
+    def _drillable() -> str:
+        """A proxy with no drill in progress: the previous one's event completed by hand (not timed)."""
+        for event in service.list_events(admin, "hot", 5).items:
+            if event.event_type == "drill" and event.status == "in_progress":
+                service.complete_event(admin, event.id, EventStatus.COMPLETED, None, None)
+        return "hot"
+
 
     def _backup() -> str:
         state["n"] += 1
@@ -355,7 +397,7 @@ def warm_latency() -> list[Figure]:
     figures = []
     db = get_database()
     for name, (make, kind) in cases.items():
-        handler = function(name).handler
+        handler = function(name.split(" (")[0]).handler
         samples, trips = [], []
         for k in range(WARM + 20):
             event = copy.deepcopy(make())
@@ -365,7 +407,7 @@ def warm_latency() -> list[Figure]:
             response = handler(event, None)
             elapsed = (time.perf_counter() - started) * 1000
             assert response["statusCode"] < 400, (name, response)
-            if name == "execute_failover":
+            if name in {"execute_failover", "start_drill"}:  # both switch the proxy
                 state["active"] = 1 - state["active"]
             if k >= 20:  # the first requests prepare statements
                 samples.append(elapsed)
