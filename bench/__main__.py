@@ -13,10 +13,16 @@ from datetime import UTC, datetime
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
-from bench import api_bench, engine_bench, sweep_bench
+from bench import api_bench, engine_bench, retention_bench, scale_bench, sweep_bench
 from bench.common import ROOT, Figure
 
-SUITES = {"engine": engine_bench, "api": api_bench, "sweep": sweep_bench}
+SUITES = {
+    "engine": engine_bench,
+    "api": api_bench,
+    "sweep": sweep_bench,
+    "scale": scale_bench,
+    "retention": retention_bench,
+}
 try:
     from bench import load_bench
 
@@ -29,6 +35,8 @@ REPRODUCE = {
     "api": "python -m bench.api_bench",
     "sweep": "python -m bench.sweep_bench",
     "load": "python -m bench.load_bench",
+    "scale": "python -m bench.scale_bench --instances N --workers K --interval 30 --seconds 45",
+    "retention": "python -m bench.retention_bench",
 }
 
 

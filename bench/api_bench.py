@@ -374,7 +374,6 @@ def warm_latency() -> list[Figure]:
                 service.complete_event(admin, event.id, EventStatus.COMPLETED, None, None)
         return "hot"
 
-
     def _backup() -> str:
         state["n"] += 1
         return ids[1 - state["active"]]

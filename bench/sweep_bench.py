@@ -196,48 +196,33 @@ class _Invocation:
 
 
 def sweep_cost() -> list[Figure]:
-    """What the scheduled sweep costs a month at 30 s intervals: an idle fleet pays one short
-    invocation a minute (measured here); a fleet with intervals under a minute keeps each invocation
-    for SWEEP_RUN_SECONDS, whatever its size (the work of 10,000 instances fits in it: see above)."""
-    from proxy_failover.sweep import run_scheduled
+    """What the scheduled dispatcher costs a month with nothing to do: one short invocation a minute
+    (measured here, without a work queue, so it also looks for work itself). What the workers cost
+    for a fleet is bench/scale_bench.py's."""
+    from proxy_failover.dispatch import run_dispatcher
 
     from bench.common import ROOT
     from local.apigw import load_template
 
-    sweep = load_template(ROOT / "template.yaml")["Resources"]["SweepFunction"]["Properties"]
-    memory_gb = sweep["MemorySize"] / 1024
-    run_seconds = float(sweep["Environment"]["Variables"]["SWEEP_RUN_SECONDS"])
+    dispatcher = load_template(ROOT / "template.yaml")["Resources"]["SweepFunction"]["Properties"]
+    memory_gb = dispatcher["MemorySize"] / 1024
     durations = []
     with fresh_database():
         for _ in range(7):
             started = time.perf_counter()
-            run_scheduled({}, _Invocation(85))
+            run_dispatcher({}, _Invocation(85))
             durations.append(time.perf_counter() - started)
     idle = median(durations)
-
-    def monthly(seconds: float) -> float:
-        return INVOCATIONS_PER_MONTH * (seconds * memory_gb * GB_SECOND + REQUEST)
-
-    figures = [
+    monthly = INVOCATIONS_PER_MONTH * (idle * memory_gb * GB_SECOND + REQUEST)
+    return [
         report(
             Figure(
                 11,
-                "sweep cost a month, 0 instances (one idle invocation a minute, measured)",
-                f"${monthly(idle):.2f} ({idle * 1000:.0f} ms a minute at {memory_gb:g} GB)",
+                "dispatcher cost a month, 0 instances (one idle invocation a minute, measured)",
+                f"${monthly:.2f} ({idle * 1000:.0f} ms a minute at {memory_gb:g} GB)",
             )
         )
     ]
-    for instances in (1_000, 10_000):
-        figures.append(
-            report(
-                Figure(
-                    11,
-                    f"sweep cost a month, {instances:,} instances at 30 s (one sweeper stays {run_seconds:g} s a minute)",
-                    f"${monthly(run_seconds):.2f}",
-                )
-            )
-        )
-    return figures
 
 
 def run() -> list[Figure]:

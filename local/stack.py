@@ -92,49 +92,101 @@ class NotificationBridge(threading.Thread):
             )
 
 
-class Scheduler(threading.Thread):
-    """EventBridge's `rate(...)`: starts the sweep function every SCHEDULE_SECONDS, each invocation on
-    a thread of its own with the deployed timeout's proportions (runs 7/6 of the period, times out at
-    3/2), so consecutive sweeps overlap as they do deployed; at most MAX_CONCURRENT run at once, as the
-    function's reserved concurrency allows."""
+class _Invoker(threading.Thread):
+    """Runs a function's invocations on threads of their own, at most `concurrency` at once (its
+    reserved concurrency), each with the deployed timeout's proportions to the schedule (runs 7/6 of
+    the period, times out at 3/2), so consecutive runs overlap as they do deployed."""
 
-    MAX_CONCURRENT = 4
-
-    def __init__(self, handler: Any, every: float) -> None:
-        super().__init__(name="scheduler", daemon=True)
-        self.handler, self.every = handler, every
+    def __init__(self, name: str, function: str, handler: Any, every: float, concurrency: int) -> None:
+        super().__init__(name=name, daemon=True)
+        self.function, self.handler, self.every, self.concurrency = function, handler, every, concurrency
         self.stopping = threading.Event()
         self._running: list[threading.Thread] = []
 
-    def run(self) -> None:
-        event = json.loads((ROOT / "events" / "sweep.json").read_text())
-        next_tick = time.monotonic()
-        while not self.stopping.is_set():
-            self._running = [t for t in self._running if t.is_alive()]
-            if len(self._running) < self.MAX_CONCURRENT:
-                invocation = threading.Thread(target=self._invoke, args=(event,), name="sweep", daemon=True)
-                invocation.start()
-                self._running.append(invocation)
-            next_tick += self.every
-            self.stopping.wait(max(0.0, next_tick - time.monotonic()))
+    def _room(self) -> bool:
+        self._running = [t for t in self._running if t.is_alive()]
+        return len(self._running) < self.concurrency
 
-    def _invoke(self, event: dict[str, Any]) -> None:
+    def _start(self, event: dict[str, Any], done: Any = None) -> None:
+        invocation = threading.Thread(
+            target=self._invoke, args=(event, done), name=self.function, daemon=True
+        )
+        invocation.start()
+        self._running.append(invocation)
+
+    def _invoke(self, event: dict[str, Any], done: Any) -> None:
         from proxy_failover.store.db import get_database
 
         from .apigw import LambdaContext
 
         try:
-            context = LambdaContext("SweepFunction", self.every * 1.5)
+            context = LambdaContext(self.function, self.every * 1.5)
             self.handler(event, _StoppableContext(context, self.stopping))
         except Exception as exc:
-            say(f"sweep failed: {type(exc).__name__}: {exc}")
+            say(f"{self.function} failed: {type(exc).__name__}: {exc}")
         finally:
             get_database().discard()  # this invocation's thread ends: so does its connection
+            if done is not None:
+                done()
 
     def join_all(self, timeout: float) -> None:
         self.join(timeout)
         for invocation in self._running:
             invocation.join(timeout)
+
+
+class Scheduler(_Invoker):
+    """EventBridge's `rate(...)`: starts the dispatcher every SCHEDULE_SECONDS (skipped while the last
+    one still runs: its reserved concurrency is 1)."""
+
+    def __init__(self, handler: Any, every: float) -> None:
+        super().__init__("scheduler", "SweepFunction", handler, every, concurrency=1)
+
+    def run(self) -> None:
+        event = json.loads((ROOT / "events" / "sweep.json").read_text())
+        next_tick = time.monotonic()
+        while not self.stopping.is_set():
+            if self._room():
+                self._start(event)
+            next_tick += self.every
+            self.stopping.wait(max(0.0, next_tick - time.monotonic()))
+
+
+class WorkQueueConsumer(_Invoker):
+    """Lambda's SQS trigger of the sweep workers: takes the dispatcher's messages off the local work
+    queue and runs a worker for each, at most SWEEP_MAX_WORKERS at once (the trigger's maximum
+    concurrency); a message is deleted when its worker returns."""
+
+    def __init__(self, handler: Any, every: float, concurrency: int, sqs: Any, queue_url: str) -> None:
+        super().__init__("sweep-workers", "SweepWorkerFunction", handler, every, concurrency)
+        self.sqs, self.queue_url = sqs, queue_url
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            if not self._room():
+                self.stopping.wait(0.05)
+                continue
+            try:
+                batch = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1
+                )
+            except Exception:
+                self.stopping.wait(0.5)
+                continue
+            for message in batch.get("Messages", []):
+                record = {
+                    "messageId": message["MessageId"],
+                    "body": message["Body"],
+                    "eventSource": "aws:sqs",
+                }
+                receipt = message["ReceiptHandle"]
+                self._start({"Records": [record]}, lambda receipt=receipt: self._delete(receipt))
+
+    def _delete(self, receipt: str) -> None:
+        try:
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
+        except Exception as exc:
+            say(f"could not delete a work message: {type(exc).__name__}: {exc}")
 
 
 class _StoppableContext:
@@ -253,6 +305,8 @@ class Stack:
         self.config = config
         self._closers: list[Any] = []
         self.url = f"http://127.0.0.1:{config.port}"
+        # (SQS client, queue URL) of the sweep workers' queue; None: the dispatcher sweeps itself
+        self.work_queue: tuple[Any, str] | None = None
 
     def start(self) -> None:
         config = self.config
@@ -306,20 +360,34 @@ class Stack:
         )
 
         if config.schedule_seconds > 0:
-            sweep = template["Resources"]["SweepFunction"]["Properties"]
+            from proxy_failover.settings import get_settings
+
             from .apigw import _load_handler
 
-            scheduler = Scheduler(
-                _load_handler(ROOT, sweep["CodeUri"], sweep["Handler"]), config.schedule_seconds
-            )
-            scheduler.start()
+            def handler_of(function: str) -> Any:
+                properties = template["Resources"][function]["Properties"]
+                return _load_handler(ROOT, properties["CodeUri"], properties["Handler"])
 
-            def stop_scheduler() -> None:
-                scheduler.stopping.set()
-                scheduler.join_all(timeout=30)
+            invokers: list[_Invoker] = [Scheduler(handler_of("SweepFunction"), config.schedule_seconds)]
+            if self.work_queue is not None:
+                workers = get_settings().sweep_max_workers
+                invokers.append(
+                    WorkQueueConsumer(
+                        handler_of("SweepWorkerFunction"), config.schedule_seconds, workers, *self.work_queue
+                    )
+                )
+            for invoker in invokers:
+                invoker.start()
 
-            self._closers.append(stop_scheduler)
-            say(f"sweep every {config.schedule_seconds:g} s")
+            def stop_sweeping() -> None:
+                for invoker in invokers:
+                    invoker.stopping.set()
+                for invoker in invokers:
+                    invoker.join_all(timeout=30)
+
+            self._closers.append(stop_sweeping)
+            workers_note = f", up to {invokers[-1].concurrency} workers" if len(invokers) > 1 else ""
+            say(f"dispatcher every {config.schedule_seconds:g} s{workers_note}")
         else:
             say("scheduled sweep off (SCHEDULE_SECONDS=0)")
 
@@ -361,6 +429,13 @@ class Stack:
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
         os.environ["NOTIFICATIONS_TOPIC_ARN"] = topic
+        # The sweep workers' queue, as deployed: the dispatcher sends, WorkQueueConsumer runs workers.
+        work = sqs.create_queue(QueueName="sweep-work")["QueueUrl"]
+        os.environ["SWEEP_WORK_QUEUE_URL"] = work
+        self.work_queue = (sqs, work)
+        from proxy_failover.settings import reset_settings
+
+        reset_settings()
         bridge = NotificationBridge(sqs, queue, self.config.notifications_file)
         bridge.start()
 

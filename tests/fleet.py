@@ -84,6 +84,7 @@ def populate(
     per_proxy: int = 4,
     unhealthy_threshold: int = 3,
     timeout_seconds: int = 1,
+    interval_seconds: int = 30,
 ) -> list[tuple[str, str]]:
     """Bulk-insert the fleet already healthy (steady state), every proxy due now."""
     con = db.autocommit()
@@ -109,8 +110,9 @@ def populate(
     con.run(
         "INSERT INTO proxy_failover_configurations (proxy_id, health_check_interval_seconds,"
         " health_check_timeout_seconds, unhealthy_threshold)"
-        " SELECT r.proxy_id, 30, :timeout, :fall FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text)",
+        " SELECT r.proxy_id, :interval, :timeout, :fall FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text)",
         rows=json.dumps(configs),
+        interval=interval_seconds,
         fall=unhealthy_threshold,
         timeout=timeout_seconds,
     )

@@ -1,9 +1,10 @@
-"""Scheduled (EventBridge): probe due instances, apply results, fail over, relay notifications."""
+"""Scheduled (EventBridge, every minute): measure the sweep's backlog and start the workers it needs
+(or sweep itself when there is no work queue); relay notifications left unsent; enforce retention."""
 
 from typing import Any
 
-from proxy_failover.sweep import run_scheduled
+from proxy_failover.dispatch import run_dispatcher
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_scheduled(event, context)
+    return run_dispatcher(event, context)

@@ -87,6 +87,21 @@ class Settings(NamedTuple):
     # proxy's interval is shorter than the period; otherwise it does what is due and returns.
     sweep_schedule_seconds: float = 60.0
     sweep_run_seconds: float = 70.0
+    # The dispatcher's work queue (unset: it sweeps itself), the most workers it starts, and the rate
+    # it sizes them by (checks per second one worker sustains: bench/scale_bench.py), plus one more
+    # worker per this much lag.
+    sweep_work_queue_url: str | None = None
+    sweep_max_workers: int = 4
+    sweep_worker_checks_per_second: float = 1000.0
+    sweep_lag_target_seconds: float = 10.0
+
+    # Retention, enforced by the dispatcher in batches of `retention_batch_rows`, for at most
+    # `retention_budget_seconds` a run (the next run goes on).
+    retention_metrics_days: float = 7.0
+    retention_sent_notifications_days: float = 7.0
+    retention_events_days: float = 400.0
+    retention_batch_rows: int = 5000
+    retention_budget_seconds: float = 10.0
 
     max_body_bytes: int = 64 * 1024
     # Registration beyond this is a 409: every write reads all of a proxy's instances, and a list of
@@ -154,6 +169,14 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "sweep_deadline_margin_seconds": (0, 600),
     "sweep_schedule_seconds": (1, 3600),
     "sweep_run_seconds": (1, 900),
+    "sweep_max_workers": (1, 1000),
+    "sweep_worker_checks_per_second": (1, 1_000_000),
+    "sweep_lag_target_seconds": (1, 3600),
+    "retention_metrics_days": (0.0001, 3650),
+    "retention_sent_notifications_days": (0.0001, 3650),
+    "retention_events_days": (0.0001, 36500),
+    "retention_batch_rows": (1, 1_000_000),
+    "retention_budget_seconds": (0, 900),
     "max_body_bytes": (1, 6 * 1024 * 1024),
     "max_instances_per_proxy": (1, 10_000),
 }

@@ -4,17 +4,19 @@ intervals from 1 s to 59 s are honoured although EventBridge fires once a minute
 
 from __future__ import annotations
 
+import math
 import resource
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from .checks.policy import TargetPolicy
-from .checks.probes import Prober, ProbeRequest, ProbeResult
+from .checks.probes import ProbeLoop, Prober, ProbeRequest, ProbeResult
 from .domain.models import SYSTEM_ACTOR, HealthStatus
 from .engine import Check, Step
 from .notify.relay import BackgroundPublisher
@@ -22,6 +24,7 @@ from .observability import begin_invocation, end_invocation, get_logger, metrics
 from .service.unit_of_work import UnitOfWork
 from .settings import Settings, get_settings
 from .store import claims, outbox, proxies
+from .store.db import Connection
 from .store.proxies import ProxyAggregate
 
 logger = get_logger(__name__)
@@ -64,9 +67,18 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+# With due times spread over the interval, something falls due every few milliseconds: looking again
+# no sooner than this gathers it into batches (fewer, larger transactions) at the cost of this much lag.
+LOOK_AGAIN_SECONDS = 0.25
+
+
 class Sweeper(UnitOfWork):
-    """A writer like the API's use cases (the same unit of work and engine), whose changes come from
-    its own probes and whose notifications go out on a thread of their own."""
+    """A sweep worker: a writer like the API's use cases (the same unit of work and engine), whose
+    changes come from its own probes and whose notifications go out on a thread of their own.
+
+    Batches flow through a pipeline: claimed batches are probed on the probe loop's thread while this
+    thread writes the results of those already done, each as soon as its own probes are; a batch
+    waiting for a slow probe holds up no other, and new work is claimed as probes finish."""
 
     @cached_property
     def prober(self) -> Prober:
@@ -76,25 +88,106 @@ class Sweeper(UnitOfWork):
         return Prober(policy, settings.probe_concurrency)
 
     @cached_property
+    def probe_loop(self) -> ProbeLoop:
+        return ProbeLoop(self.prober)
+
+    @cached_property
     def publisher(self) -> BackgroundPublisher:
         return BackgroundPublisher(self.db, self.settings)
 
     def run_once(self, *, flush_seconds: float = 10.0) -> SweepStats:
-        """Process every proxy due now, batch by batch; then wait (at most `flush_seconds`) for the
-        notifications to be published and leftovers relayed."""
-        total = self._pass()
+        """Process every proxy due now; then wait (at most `flush_seconds`) for the notifications to be
+        published and leftovers relayed."""
+        total = self._sweep(None, stay=False)
         self._flush(total, flush_seconds)
         return total
 
-    def _pass(self) -> SweepStats:
+    def run_until(self, deadline: float, *, idle_sleep_cap: float = 1.0) -> SweepStats:
+        """Keep sweeping until `deadline` (time.monotonic) while some proxy's interval is shorter than
+        the schedule's period (only then can work fall due before the next invocation); otherwise do
+        what is due and return, so an idle fleet costs one short invocation a minute. Publishing runs
+        beside the checks the whole time; only the end waits for it, within the deadline."""
+        sent_before = self.publisher.sent
+        shortest = claims.shortest_interval(self.db.autocommit())
+        stay = shortest is not None and shortest < self.settings.sweep_schedule_seconds
         total = SweepStats()
-        while True:
-            stats = self.process_batch()
-            if stats is None:
-                break
-            total.add(stats)
-        self.conclude_due()
+        try:
+            total = self._sweep(deadline, stay=stay, idle_sleep_cap=idle_sleep_cap)
+        finally:
+            self.publisher.close(max(0.5, deadline - time.monotonic()))
+            total.notifications += self.publisher.sent - sent_before
         return total
+
+    def _sweep(self, deadline: float | None, *, stay: bool, idle_sleep_cap: float = 1.0) -> SweepStats:
+        """The pipeline. Claims a batch whenever fewer than PROBE_CONCURRENCY probes are pending (a
+        batch waiting for one hanging probe holds one of them, not the pipeline), writes each batch as
+        soon as its probes are done, and looks for newly due work while others are in flight. Stops
+        claiming at `deadline` (or, without `stay`, once nothing is due) and finishes what is in
+        flight."""
+        total = SweepStats()
+        settings = self.settings
+        con = self.db.autocommit()
+        in_flight: dict[Future[list[ProbeResult]], list[str]] = {}
+        next_look = time.monotonic()  # when to claim next (math.inf: never again)
+        full = False  # the last look stopped because the probes were full
+        try:
+            while True:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    next_look = math.inf
+                if now >= next_look:
+                    # with the probes full: look again when a batch is done, or shortly (no busy loop)
+                    full, next_look = True, now + LOOK_AGAIN_SECONDS
+                    while self.probe_loop.pending < settings.probe_concurrency:
+                        claimed = claims.claim_due(con, settings.sweep_batch_size)
+                        if not claimed:
+                            self.conclude_due()
+                            full, next_look = False, self._next_look(con, stay, idle_sleep_cap)
+                            break
+                        proxy_ids = [c.proxy_id for c in claimed]
+                        timeouts = {c.proxy_id: c.timeout_seconds for c in claimed}
+                        requests = [
+                            ProbeRequest(t.instance_id, t.url, timeouts[t.proxy_id], t.probe)
+                            for t in claims.probe_targets(con, proxy_ids)
+                        ]
+                        in_flight[self.probe_loop.submit(requests)] = proxy_ids
+                pause = None if next_look == math.inf else max(0.0, next_look - time.monotonic())
+                if deadline is not None and pause is not None:
+                    pause = min(pause, max(0.0, deadline - time.monotonic()))
+                if not in_flight:
+                    if pause is None:
+                        return total
+                    time.sleep(max(pause, 0.005))
+                    continue
+                done, _ = wait(in_flight, timeout=pause, return_when=FIRST_COMPLETED)
+                for future in done:
+                    proxy_ids = in_flight.pop(future)
+                    stats = self.apply(proxy_ids, {r.instance_id: r for r in future.result()})
+                    stats.proxies, stats.batches = len(proxy_ids), 1
+                    total.add(stats)
+                if done and full and next_look != math.inf:
+                    next_look = time.monotonic()  # room again: claim now
+        finally:
+            self._close_probe_loop()
+
+    def _next_look(self, con: Connection, stay: bool, cap: float) -> float:
+        """Nothing due now: when to look again (never, unless the sweep stays)."""
+        if not stay:
+            return math.inf
+        wait_s = claims.seconds_until_next_due(con)
+        return time.monotonic() + min(cap, max(LOOK_AGAIN_SECONDS, cap if wait_s is None else wait_s))
+
+    def _close_probe_loop(self) -> None:
+        loop = self.__dict__.pop("probe_loop", None)
+        if loop is not None:
+            loop.close()
+
+    def _flush(self, total: SweepStats, seconds: float) -> None:
+        """Wait for this run's notifications, then stop the publisher's thread (and close its
+        connection): a sweeper left idle holds nothing open. The next run starts it again."""
+        before = self.publisher.sent
+        self.publisher.close(seconds)
+        total.notifications += self.publisher.sent - before
 
     def conclude_due(self) -> int:
         """End the drills and maintenance whose time is up on proxies no check is due for (a write ends
@@ -109,53 +202,6 @@ class Sweeper(UnitOfWork):
             publish=self.publisher.submit,
         )
         return len(due)
-
-    def _flush(self, total: SweepStats, seconds: float) -> None:
-        """Wait for this run's notifications, then stop the publisher's thread (and close its
-        connection): a sweeper left idle holds nothing open. The next run starts it again."""
-        before = self.publisher.sent
-        self.publisher.close(seconds)
-        total.notifications += self.publisher.sent - before
-
-    def run_until(self, deadline: float, *, idle_sleep_cap: float = 1.0) -> SweepStats:
-        """Keep sweeping until `deadline` (time.monotonic) while some proxy's interval is shorter than
-        the schedule's period (only then can work fall due before the next invocation); otherwise do
-        what is due and return, so an idle fleet costs one short invocation a minute. Publishing runs
-        beside the checks the whole time; only the end waits for it, within the deadline."""
-        total = SweepStats()
-        sent_before = self.publisher.sent
-        shortest = claims.shortest_interval(self.db.autocommit())
-        stay = shortest is not None and shortest < self.settings.sweep_schedule_seconds
-        try:
-            while True:
-                total.add(self._pass())
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not stay:
-                    return total
-                wait = claims.seconds_until_next_due(self.db.autocommit())
-                pause = min(remaining, idle_sleep_cap if wait is None else min(wait, idle_sleep_cap))
-                if pause >= remaining:
-                    return total
-                time.sleep(max(pause, 0.01))
-        finally:
-            self.publisher.close(max(0.5, deadline - time.monotonic()))
-            total.notifications += self.publisher.sent - sent_before
-
-    def process_batch(self) -> SweepStats | None:
-        con = self.db.autocommit()
-        claimed = claims.claim_due(con, self.settings.sweep_batch_size)
-        if not claimed:
-            return None
-        proxy_ids = [c.proxy_id for c in claimed]
-        timeouts = {c.proxy_id: c.timeout_seconds for c in claimed}
-        targets = claims.probe_targets(con, proxy_ids)
-        results = self.prober.run(
-            [ProbeRequest(t.instance_id, t.url, timeouts[t.proxy_id], t.probe) for t in targets]
-        )
-        stats = self.apply(proxy_ids, {r.instance_id: r for r in results})
-        stats.proxies = len(proxy_ids)
-        stats.batches = 1
-        return stats
 
     def apply(self, proxy_ids: list[str], results: dict[str, ProbeResult]) -> SweepStats:
         """One transaction for the whole batch, through the engine like every other writer."""
@@ -214,9 +260,9 @@ def sweep_budget(remaining_seconds: float | None, settings: Settings) -> float:
     )
 
 
-def run_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The EventBridge entry point: sweep until shortly before the invocation's deadline, then report.
-    `SweepCompleted` is the heartbeat an alarm watches: a missing one means the sweep stopped."""
+def run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A sweep worker's entry point (a message of the dispatcher's on the work queue, or any direct
+    invocation): sweep until shortly before the invocation's deadline, then report, the lag included."""
     started = time.perf_counter()
     settings = get_settings()
     invocation = begin_invocation(context, settings, run_id=uuid.uuid4().hex[:12])
@@ -226,19 +272,35 @@ def run_scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
             remaining = context.get_remaining_time_in_millis() / 1000.0
         sweeper = Sweeper(settings=settings)
         stats = sweeper.run_until(time.monotonic() + sweep_budget(remaining, settings))
-        backlog = outbox.oldest_pending_seconds(sweeper.db.autocommit())
-        _emit(settings, stats, backlog, (time.perf_counter() - started) * 1000.0)
-        logger.info("sweep finished", extra={**stats.summary(), "outbox_oldest_pending_seconds": backlog})
+        con = sweeper.db.autocommit()
+        backlog, lag = outbox.oldest_pending_seconds(con), claims.lag_seconds(con)
+        emit_sweep_metrics(settings, stats, backlog, lag, (time.perf_counter() - started) * 1000.0)
+        logger.info(
+            "sweep finished",
+            extra={**stats.summary(), "outbox_oldest_pending_seconds": backlog, "lag_seconds": round(lag, 3)},
+        )
         return stats.summary()
     finally:
         end_invocation(invocation)
 
 
-def _emit(settings: Settings, stats: SweepStats, backlog: float, duration_ms: float) -> None:
+def emit_sweep_metrics(
+    settings: Settings,
+    stats: SweepStats,
+    backlog: float,
+    lag: float,
+    duration_ms: float,
+    counts: Mapping[str, float] | None = None,
+) -> None:
+    """Every run's figures, in one EMF document. `SweepLagSeconds`: now minus the due time of the
+    oldest proxy still due. `counts`: the dispatcher's own."""
     from aws_lambda_powertools.metrics import MetricUnit
 
     emf = metrics(settings)
+    for name, value in (counts or {}).items():
+        emf.add_metric(name=name, unit=MetricUnit.Count, value=value)
     emf.add_metric(name="SweepCompleted", unit=MetricUnit.Count, value=1)
+    emf.add_metric(name="SweepLagSeconds", unit=MetricUnit.Seconds, value=lag)
     emf.add_metric(name="ProxiesSwept", unit=MetricUnit.Count, value=stats.proxies)
     emf.add_metric(name="ChecksPerformed", unit=MetricUnit.Count, value=stats.checks)
     emf.add_metric(name="CheckFailures", unit=MetricUnit.Count, value=stats.failures)

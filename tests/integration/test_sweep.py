@@ -8,11 +8,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from proxy_failover.dispatch import run_dispatcher
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
 from proxy_failover.settings import Settings, reset_settings
 from proxy_failover.store import outbox
-from proxy_failover.sweep import Sweeper, run_scheduled
+from proxy_failover.sweep import Sweeper
 
 from tests.helpers import drain
 from tests.servers import FleetServer, closed_port
@@ -276,7 +277,7 @@ def test_scheduled_entry_point_runs_until_its_deadline(db, fleet, monkeypatch, c
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
     reset_settings()
     capsys.readouterr()
-    summary = run_scheduled({}, Context())
+    summary = run_dispatcher({}, Context())
     assert 2 <= summary["checks"] <= 5  # one invocation, several 1 s intervals: one check each
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert emf and emf[-1]["ChecksPerformed"] in (summary["checks"], [summary["checks"]])
@@ -328,39 +329,41 @@ def _finishes(work, within: float = 20.0) -> bool:
 
 def test_an_idle_fleet_costs_one_short_invocation(db, fleet):
     # Given no proxy at all, then proxies whose intervals are all longer than the schedule's period
-    assert _finishes(lambda: run_scheduled({}, _Invocation(60))), "an empty fleet kept the sweep running"
+    assert _finishes(lambda: run_dispatcher({}, _Invocation(60))), "an empty fleet kept the sweep running"
     service = FailoverService(db)
     make_proxy(
         service, fleet, "slow", ["a"], health_check_interval_seconds=300, health_check_timeout_seconds=2
     )
     due_now(db)
     box = {}
-    assert _finishes(lambda: box.setdefault("summary", run_scheduled({}, _Invocation(60))))
+    assert _finishes(lambda: box.setdefault("summary", run_dispatcher({}, _Invocation(60))))
     # Then each invocation did what was due and returned, long before its 60 s
     assert box["summary"]["checks"] == 1
 
 
-def test_a_sweep_runs_longer_than_the_schedules_period_so_consecutive_ones_overlap():
+def test_a_sweep_worker_runs_longer_than_the_schedules_period_so_consecutive_ones_overlap():
     from proxy_failover.sweep import sweep_budget
 
     from local.apigw import load_template
     from tests.helpers import ROOT
 
-    sweep = load_template(ROOT / "template.yaml")["Resources"]["SweepFunction"]["Properties"]
-    variables = sweep["Environment"]["Variables"]
+    resources = load_template(ROOT / "template.yaml")["Resources"]
+    dispatcher = resources["SweepFunction"]["Properties"]
+    worker = resources["SweepWorkerFunction"]["Properties"]
+    variables = worker["Environment"]["Variables"]
     deployed = Settings.from_environ({k: str(v) for k, v in variables.items()})
-    schedule = sweep["Events"]["EveryMinute"]["Properties"]["Schedule"]
+    schedule = dispatcher["Events"]["EveryMinute"]["Properties"]["Schedule"]
     assert schedule == f"rate({int(deployed.sweep_schedule_seconds) // 60} minute)"
-    # runs past the next start, and ends (with its margin) within its own timeout
+    # a worker runs past the next dispatch, and ends (with its margin) within its own timeout
     assert deployed.sweep_run_seconds > deployed.sweep_schedule_seconds
-    assert sweep_budget(sweep["Timeout"], deployed) == deployed.sweep_run_seconds
+    assert sweep_budget(worker["Timeout"], deployed) == deployed.sweep_run_seconds
     assert sweep_budget(5.0, deployed) == 5.0 - deployed.sweep_deadline_margin_seconds
     assert sweep_budget(None, deployed) == 0.0
 
 
 SCHEDULED = """
 import json, sys
-from proxy_failover.sweep import run_scheduled
+from proxy_failover.dispatch import run_dispatcher
 
 class Context:
     function_name = "SweepFunction"
@@ -368,7 +371,7 @@ class Context:
     def get_remaining_time_in_millis(self):
         return 4000
 
-print(json.dumps({"summary": run_scheduled({}, Context())}))
+print(json.dumps({"summary": run_dispatcher({}, Context())}))
 """
 
 
@@ -396,7 +399,7 @@ def test_the_scheduled_run_logs_a_run_id_and_emits_its_heartbeat_with_stage_and_
         [sys.executable, "-c", SCHEDULED], env=env, capture_output=True, text=True, check=True, timeout=60
     )
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    finished = next(line for line in lines if line.get("message") == "sweep finished")
+    finished = next(line for line in lines if line.get("message") == "dispatch finished")
     assert len(finished["run_id"]) == 12 and finished["function_name"] == "SweepFunction"
     assert finished["cold_start"] is True and finished["checks"] == 1
     emf = next(line for line in lines if "_aws" in line)
@@ -404,5 +407,13 @@ def test_the_scheduled_run_logs_a_run_id_and_emits_its_heartbeat_with_stage_and_
     assert declared["Namespace"] == "ProxyFailover"
     assert sorted(declared["Dimensions"][0]) == ["Stage", "service"] and emf["Stage"] == "test"
     names = {m["Name"] for m in declared["Metrics"]}
-    assert {"SweepCompleted", "ColdStart", "OutboxOldestPendingSeconds", "ChecksPerformed"} <= names
+    assert {
+        "SweepCompleted",
+        "SweepLagSeconds",
+        "ColdStart",
+        "OutboxOldestPendingSeconds",
+        "ChecksPerformed",
+        "DueProxies",
+        "WorkersStarted",
+    } <= names
     assert emf["service"] == "edge-control"

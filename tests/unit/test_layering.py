@@ -20,6 +20,7 @@ ALLOWED = {
     "api": {"domain", "store"},  # store and domain types in views' annotations only
     "service": {"domain", "store", "engine", "checks", "notify"},
     "sweep": {"domain", "store", "engine", "checks", "notify", "service"},
+    "dispatch": {"domain", "store", "engine", "checks", "notify", "service", "sweep"},
     **{name: set() for name in BOTTOM},
 }
 DEVELOPMENT_ONLY = {"pydantic", "local", "contract", "yaml", "moto", "pgserver", "pytest", "hypothesis"}

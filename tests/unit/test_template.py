@@ -47,19 +47,29 @@ def test_every_handler_has_a_function_its_routes_and_a_log_group(handler):
     assert routed == declared
 
 
+SWEEP = {"SweepFunction", "SweepWorkerFunction", "MigrateFunction"}
+
+
 def test_database_connections_stay_within_the_documented_budget():
-    """Every warm Lambda holds one connection (a sweep two: its publisher has its own)."""
+    """Every warm Lambda holds one connection (a sweep worker or the dispatcher two: its publisher has
+    its own)."""
     uses_database = [
         n for n, p in FUNCTIONS.items() if {"Ref": "DatabaseSecretReadPolicy"} in p.get("Policies", [])
     ]
-    api = [n for n in uses_database if n not in {"SweepFunction", "MigrateFunction"}]
+    api = [n for n in uses_database if n not in SWEEP]
+    assert set(uses_database) >= SWEEP
     globals_reserved = TEMPLATE["Globals"]["Function"]["ReservedConcurrentExecutions"]
     assert globals_reserved == {
         "If": ["ReserveApiConcurrency", {"Ref": "ApiFunctionConcurrency"}, {"Ref": "AWS::NoValue"}]
     }
-    assert FUNCTIONS["SweepFunction"]["ReservedConcurrentExecutions"] == {"Ref": "SweepConcurrency"}
+    workers = FUNCTIONS["SweepWorkerFunction"]
+    assert workers["ReservedConcurrentExecutions"] == {"Ref": "SweepMaxWorkers"}
+    assert workers["Events"]["Work"]["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "SweepMaxWorkers"}
+    }
+    assert FUNCTIONS["SweepFunction"]["ReservedConcurrentExecutions"] == 1
     assert FUNCTIONS["MigrateFunction"]["ReservedConcurrentExecutions"] == 1
-    connections = len(api) * _default("ApiFunctionConcurrency") + 2 * _default("SweepConcurrency") + 1
+    connections = len(api) * _default("ApiFunctionConcurrency") + 2 * _default("SweepMaxWorkers") + 2 + 1
     assert connections <= _default("DatabaseConnectionBudget"), connections
     # the README shows the same arithmetic
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -71,6 +81,8 @@ ALARMS = {
     "SweepErrorsAlarm": ("AWS/Lambda", "Errors", "notBreaching"),
     "SweepThrottlesAlarm": ("AWS/Lambda", "Throttles", "notBreaching"),
     "SweepDurationAlarm": ("AWS/Lambda", "Duration", "notBreaching"),
+    "SweepWorkerErrorsAlarm": ("AWS/Lambda", "Errors", "notBreaching"),
+    "SweepLagAlarm": ("ProxyFailover", "SweepLagSeconds", "notBreaching"),
     "OutboxBacklogAlarm": ("ProxyFailover", "OutboxOldestPendingSeconds", "notBreaching"),
     "ApiErrorsAlarm": ("AWS/ApiGateway", "5xx", "notBreaching"),
     "DatabaseUnavailableAlarm": ("ProxyFailover", "DatabaseUnavailable", "notBreaching"),
@@ -90,8 +102,26 @@ def test_the_alarms_that_page_go_to_the_alarm_topic(alarm, expected):
 def test_the_sweep_stopping_pages_within_three_minutes():
     properties = RESOURCES["SweepStoppedAlarm"]["Properties"]
     assert properties["Period"] * properties["EvaluationPeriods"] == 180
-    duration = RESOURCES["SweepDurationAlarm"]["Properties"]["Threshold"]
-    assert duration == 0.9 * FUNCTIONS["SweepFunction"]["Timeout"] * 1000
+    duration = RESOURCES["SweepDurationAlarm"]["Properties"]
+    assert duration["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "SweepWorkerFunction"}}]
+    assert duration["Threshold"] == 0.9 * FUNCTIONS["SweepWorkerFunction"]["Timeout"] * 1000
+
+
+def test_the_dispatcher_starts_workers_through_a_short_lived_queue():
+    dispatcher = FUNCTIONS["SweepFunction"]
+    variables = dispatcher["Environment"]["Variables"]
+    assert variables["SWEEP_WORK_QUEUE_URL"] == {"Ref": "SweepWorkQueue"}
+    assert variables["SWEEP_MAX_WORKERS"] == {"Ref": "SweepMaxWorkers"}
+    assert {"SQSSendMessagePolicy": {"QueueName": {"GetAtt": "SweepWorkQueue.QueueName"}}} in dispatcher[
+        "Policies"
+    ]
+    queue = RESOURCES["SweepWorkQueue"]["Properties"]
+    worker = FUNCTIONS["SweepWorkerFunction"]
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"GetAtt": "InvocationFailuresQueue.Arn"}
+    assert worker["Events"]["Work"]["Properties"]["BatchSize"] == 1
+    lag = RESOURCES["SweepLagAlarm"]["Properties"]
+    assert lag["Threshold"] == 30 and lag["Period"] * lag["EvaluationPeriods"] == 180
 
 
 def test_failures_are_kept_and_requests_logged():

@@ -11,6 +11,7 @@ https:// target is verified (default yes; no accepts self-signed ones).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import socket
 import ssl
@@ -81,8 +82,11 @@ class Prober:
             return asyncio.run(self.probe_all(requests))
         return uvloop.run(self.probe_all(requests))
 
-    async def probe_all(self, requests: Sequence[ProbeRequest]) -> list[ProbeResult]:
-        gate = asyncio.Semaphore(self.concurrency)
+    async def probe_all(
+        self, requests: Sequence[ProbeRequest], gate: asyncio.Semaphore | None = None
+    ) -> list[ProbeResult]:
+        """Every request at once, at most `concurrency` in flight (`gate`: shared by several calls)."""
+        gate = gate or asyncio.Semaphore(self.concurrency)
 
         async def bounded(request: ProbeRequest) -> ProbeResult:
             async with gate:
@@ -254,3 +258,63 @@ class _HttpAnswer(asyncio.Protocol):
             self.done.set_exception(exc)
         else:
             self.done.set_exception(asyncio.IncompleteReadError(self.buffer, None))
+
+
+class ProbeLoop:
+    """A prober on an event loop of its own thread, so a sweep probes the next batches while it writes
+    the results of the previous ones. `submit` returns a future per batch; batches share one bound of
+    `concurrency` probes in flight. Close it when done (it holds a thread)."""
+
+    def __init__(self, prober: Prober) -> None:
+        import threading
+
+        self.prober = prober
+        self.loop: asyncio.AbstractEventLoop
+        try:
+            import uvloop  # a C event loop: half the CPU per probe of asyncio's own
+
+            self.loop = uvloop.new_event_loop()
+        except ImportError:  # pragma: no cover - platforms without uvloop wheels
+            self.loop = asyncio.new_event_loop()
+        self._gate: asyncio.Semaphore | None = None
+        self._pending = 0  # probes submitted and not finished, whatever their batch
+        self._count = threading.Lock()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="probe-loop", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Probes submitted and not yet finished: a batch waiting for one slow probe counts one."""
+        return self._pending
+
+    def submit(self, requests: Sequence[ProbeRequest]) -> concurrent.futures.Future[list[ProbeResult]]:
+        if not requests:
+            done: concurrent.futures.Future[list[ProbeResult]] = concurrent.futures.Future()
+            done.set_result([])
+            return done
+        with self._count:
+            self._pending += len(requests)
+        return asyncio.run_coroutine_threadsafe(self._probe(list(requests)), self.loop)
+
+    async def _probe(self, requests: list[ProbeRequest]) -> list[ProbeResult]:
+        if self._gate is None:  # made on the loop it guards
+            self._gate = asyncio.Semaphore(self.prober.concurrency)
+        gate = self._gate
+
+        async def counted(request: ProbeRequest) -> ProbeResult:
+            try:
+                async with gate:
+                    return await self.prober.probe(request)
+            finally:
+                with self._count:
+                    self._pending -= 1
+
+        return list(await asyncio.gather(*(counted(r) for r in requests)))
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.loop.close()

@@ -96,3 +96,40 @@ def shortest_interval(con: Connection) -> float | None:
     )
     value = rows[0][0] if rows else None
     return None if value is None else float(value)
+
+
+class Backlog(NamedTuple):
+    """What the sweep has to do: proxies due now, how late the oldest is, and the checks that fall
+    due within the next `window` seconds (a proxy with a shorter interval falls due several times)."""
+
+    due_proxies: int
+    lag_seconds: float
+    checks_in_window: float
+
+
+# Every proxy due within the window (by the due index), with its probe targets counted (a proxy with
+# none still costs a claim and a write: one).
+_BACKLOG = f"""
+SELECT count(*) FILTER (WHERE p.next_check_at <= now()) AS due,
+       COALESCE(extract(epoch FROM (now() - min(p.next_check_at))), 0)::float8 AS lag,
+       COALESCE(sum(GREATEST(1, (SELECT count(*) FROM proxy_instances i
+                                  WHERE i.proxy_id = p.proxy_id AND i.health_check_url IS NOT NULL))
+                    * GREATEST(1.0, CAST(:window AS float8) / {_INTERVAL})), 0)::float8 AS checks
+  FROM proxies p LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
+ WHERE p.next_check_at <= now() + make_interval(secs => CAST(:window AS float8))
+"""
+
+
+def backlog(con: Connection, window_seconds: float) -> Backlog:
+    due, lag, checks = con.run(_BACKLOG, window=float(window_seconds))[0]
+    return Backlog(int(due), max(0.0, float(lag)), float(checks))
+
+
+def lag_seconds(con: Connection) -> float:
+    """How late the oldest due proxy is (0 when none is due)."""
+    rows = con.run(
+        "SELECT extract(epoch FROM (now() - min(next_check_at)))::float8 FROM proxies"
+        " WHERE next_check_at <= now()"
+    )
+    value = rows[0][0] if rows else None
+    return 0.0 if value is None else max(0.0, float(value))
