@@ -128,7 +128,7 @@ def monthly_cost(instances: int, interval: int, cpu_s_per_1k: float) -> tuple[in
     return workers, per_worker, seconds * memory_mb / 1024 * GB_SECOND
 
 
-MATRIX = [(10_000, 1), (20_000, 1), (20_000, 2), (40_000, 2)]
+MATRIX = [(10_000, 1), (20_000, 1), (20_000, 2), (40_000, 2), (80_000, 2)]
 
 
 def run() -> list[Figure]:

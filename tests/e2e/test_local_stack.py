@@ -103,6 +103,8 @@ def test_the_scheduled_sweep_fails_a_dead_primary_over(stack):
         assert failover, stack.log.read_text()[-3000:]
         status, body, _ = stack.request("GET", "/proxy/swept/failover/events", token=USER)
         assert any(e["eventType"] == "failover" and e["actor"] == "system" for e in body["data"])
+        # as deployed: the dispatcher starts workers through the (local) work queue
+        assert "dispatcher every 1 s, up to 4 workers" in stack.log.read_text()
     finally:
         fleet.close()
 
