@@ -21,7 +21,7 @@ from proxy_failover.sweep import Sweeper, run_worker
 
 from tests.fleet import FleetProcess, populate
 from tests.integration.test_sweep import settings
-from tests.servers import FleetServer
+from tests.servers import FleetServer, HangingServer
 
 # -- sizing (pure) ---------------------------------------------------------------------------------------
 
@@ -94,6 +94,22 @@ def test_a_dispatcher_with_a_large_backlog_starts_more_workers(db, work_queue):
     assert large.started == 16 and _queued(*work_queue) == 1 + 10 + 16
     body = json.loads(work_queue[0].receive_message(QueueUrl=work_queue[1])["Messages"][0]["Body"])
     assert body["run"] == "test"
+
+
+def test_a_hanging_work_queue_holds_the_dispatcher_for_one_bounded_call(db, work_queue, monkeypatch):
+    with FleetProcess() as fleet:
+        populate(db, fleet, random.Random(4), 30)
+    with HangingServer() as server:
+        # Given SQS accepts the connection and never answers
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", server.url)
+        started = time.monotonic()
+        done = _dispatch(db, sweep_worker_checks_per_second=1.0, sweep_max_workers=16)
+        took = time.monotonic() - started
+    # Then the dispatcher gave up after one call, within its timeouts, and starts no worker this minute
+    # (the next dispatch is the retry)
+    assert done.plan.workers > 0 and done.started == 0
+    assert server.connections == 1
+    assert took < 30, took  # generous: the bound is connect + read timeout, about 2 s
 
 
 def test_the_dispatcher_reports_lag(db, work_queue):
