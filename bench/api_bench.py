@@ -27,7 +27,11 @@ from bench.common import ROOT, Figure, fresh_database, median, percentile, repor
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "9"))
 WARM = int(os.environ.get("BENCH_WARM_REQUESTS", "300"))
 BARE = "import aws_lambda_powertools.event_handler, pydantic, pg8000, jwt, boto3"
-HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py") if p.parent.name != "sweep")
+HANDLERS = sorted(
+    p.parent.name
+    for p in (ROOT / "functions").glob("*/app.py")
+    if p.parent.name not in {"sweep", "sweep_worker"}
+)
 # BENCH_HANDLERS=get_config,create_config measures only those (while working on one of them)
 ONLY = [name for name in os.environ.get("BENCH_HANDLERS", "").split(",") if name]
 

@@ -4,6 +4,7 @@ intervals from 1 s to 59 s are honoured although EventBridge fires once a minute
 
 from __future__ import annotations
 
+import json
 import math
 import resource
 import time
@@ -277,11 +278,29 @@ def run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         emit_sweep_metrics(settings, stats, backlog, lag, (time.perf_counter() - started) * 1000.0)
         logger.info(
             "sweep finished",
-            extra={**stats.summary(), "outbox_oldest_pending_seconds": backlog, "lag_seconds": round(lag, 3)},
+            extra={
+                **stats.summary(),
+                "outbox_oldest_pending_seconds": backlog,
+                "lag_seconds": round(lag, 3),
+                "dispatch_run": dispatch_run(event),
+            },
         )
         return stats.summary()
     finally:
         end_invocation(invocation)
+
+
+def dispatch_run(event: dict[str, Any]) -> str | None:
+    """The run id of the dispatch that started this worker (its work-queue message), so that a worker's
+    log lines can be found from the dispatcher's; None for a direct invocation."""
+    for record in event.get("Records") or []:
+        try:
+            run = json.loads(record.get("body") or "{}").get("run")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(run, str):
+            return run
+    return None
 
 
 def emit_sweep_metrics(

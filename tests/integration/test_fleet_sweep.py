@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import random
 import threading
 import time
@@ -17,9 +18,10 @@ from proxy_failover.dispatch import Plan, dispatch, workers_needed
 from proxy_failover.settings import Settings, get_settings, reset_settings
 from proxy_failover.store import claims, retention
 from proxy_failover.store.claims import Backlog
-from proxy_failover.sweep import Sweeper, run_worker
+from proxy_failover.sweep import Sweeper
 
 from tests.fleet import FleetProcess, populate
+from tests.helpers import function, sample_event
 from tests.integration.test_sweep import settings
 from tests.servers import FleetServer, HangingServer
 
@@ -219,9 +221,14 @@ def test_a_slow_probe_holds_up_no_other_batch(db, monkeypatch):
         assert (checked[fast] - started).total_seconds() < 1.5, checked  # not behind the slow one
 
 
-def test_a_worker_emits_its_lag(db, monkeypatch, capsys):
+def test_a_worker_emits_its_lag_and_names_the_dispatch_that_started_it(db, monkeypatch, capsys):
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
     reset_settings()
+    kept: list[logging.LogRecord] = []
+    keeper = logging.Handler()
+    keeper.emit = kept.append  # type: ignore[method-assign]
+    logging.getLogger("proxy_failover").addHandler(keeper)
 
     class Context:
         function_name = "SweepWorkerFunction"
@@ -229,11 +236,17 @@ def test_a_worker_emits_its_lag(db, monkeypatch, capsys):
         def get_remaining_time_in_millis(self):
             return 1000
 
-    summary = run_worker({"Records": [{"body": "{}"}]}, Context())
+    # The worker function, on the message a dispatcher puts on the work queue (events/sweep_worker.json)
+    try:
+        summary = function("sweep_worker").handler(sample_event("sweep_worker"), Context())
+    finally:
+        logging.getLogger("proxy_failover").removeHandler(keeper)
     assert summary["checks"] == 0
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     names = {m["Name"] for line in emf for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"SweepLagSeconds", "SweepCompleted", "ChecksPerformed"} <= names
+    finished = [r for r in kept if r.getMessage() == "sweep finished"]
+    assert [r.dispatch_run for r in finished] == ["3f9c2a7b1d04"]  # found from the dispatcher's logs
 
 
 # -- retention ---------------------------------------------------------------------------------------------
