@@ -153,7 +153,7 @@ def run() -> list[Figure]:
             )
         )
     cpu = max(rates)  # the costliest run's CPU per check: a conservative rate
-    for instances in (10_000, 100_000):
+    for instances in (1_000, 10_000, 100_000):
         workers, per_worker, dollars = monthly_cost(instances, 30, cpu)
         figures.append(
             report(
