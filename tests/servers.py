@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 
 class FleetServer:
@@ -116,22 +117,25 @@ def closed_port() -> int:
     return port
 
 
-class HangingServer:
-    """Accepts every connection, reads what it is sent, and never answers (until closed): a dependency
-    that hangs, as opposed to one that refuses. `connections` counts the connections it accepted."""
+class _HoldingServer:
+    """A listener on loopback that accepts in a thread of its own and holds every connection open until
+    closed; `_accepted` decides what a connection gets. `connections` counts those it accepted."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str = "") -> None:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://127.0.0.1:{self.port}{path}"
         self.connections = 0
         self._held: list[socket.socket] = []
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
+
+    def _accepted(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def _serve(self) -> None:
         self.sock.settimeout(0.1)
@@ -141,48 +145,7 @@ class HangingServer:
             except OSError:
                 continue
             self.connections += 1
-            self._held.append(conn)  # kept open, never answered
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join(timeout=2)
-        for conn in self._held:
-            conn.close()
-        self.sock.close()
-
-    def __enter__(self) -> HangingServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class KeepAliveServer:
-    """Answers every request with 200, a body and its Content-Length, and keeps the connection open
-    (it ignores `Connection: close`), as some servers do."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        self.sock.settimeout(0.1)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            conn.recv(4096)
-            head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.body)
-            conn.sendall(head + self.body)
+            self._accepted(conn)
             self._held.append(conn)
 
     def close(self) -> None:
@@ -191,3 +154,31 @@ class KeepAliveServer:
         for conn in self._held:
             conn.close()
         self.sock.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class HangingServer(_HoldingServer):
+    """Accepts every connection, reads what it is sent, and never answers (until closed): a dependency
+    that hangs, as opposed to one that refuses."""
+
+    def _accepted(self, conn: socket.socket) -> None:
+        pass  # kept open, never answered
+
+
+class KeepAliveServer(_HoldingServer):
+    """Answers every request with 200, a body and its Content-Length, and keeps the connection open
+    (it ignores `Connection: close`), as some servers do."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        super().__init__("/")
+
+    def _accepted(self, conn: socket.socket) -> None:
+        conn.recv(4096)
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.body)
+        conn.sendall(head + self.body)
