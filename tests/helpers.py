@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -93,3 +95,17 @@ def drain(queue: dict[str, Any]) -> list[dict[str, Any]]:
             body["attributes"] = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
             found.append(body)
             queue["sqs"].delete_message(QueueUrl=queue["queue_url"], ReceiptHandle=m["ReceiptHandle"])
+
+
+def closing_thread(db: Any, target: Callable[..., object], *args: object) -> threading.Thread:
+    """A thread that runs `target` and then closes the database connection it opened. Left to the
+    garbage collector, a finished thread's connection lingers (pg8000's holds a reference cycle), and
+    a race test of 30 threads kept 50 connections open: two suites at once ran out of the server's 100."""
+
+    def run() -> None:
+        try:
+            target(*args)
+        finally:
+            db.discard()
+
+    return threading.Thread(target=run)

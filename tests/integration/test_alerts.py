@@ -12,7 +12,7 @@ from proxy_failover.domain.notices import NoticeType
 from proxy_failover.settings import reset_settings
 from proxy_failover.sweep import Sweeper
 
-from tests.helpers import drain, token
+from tests.helpers import closing_thread, drain, token
 from tests.integration.test_api_flow import register, report
 from tests.integration.test_operations import call, config, events, instances, maintain, redundancy
 from tests.integration.test_sweep import due_now, settings
@@ -165,7 +165,7 @@ def test_concurrent_failovers_of_one_owner_count_each_other(db, sns, storm_thres
         barrier.wait()
         report(instance_id, "unhealthy")
 
-    threads = [threading.Thread(target=fail, args=(a["id"],)) for a in primaries]
+    threads = [closing_thread(db, fail, a["id"]) for a in primaries]
     for t in threads:
         t.start()
     for t in threads:

@@ -18,6 +18,8 @@ from proxy_failover.service import FailoverService
 from proxy_failover.store import proxies
 from proxy_failover.store.changes import OutboxRow
 
+from tests.helpers import closing_thread
+
 OWNER = Principal("owner")
 ADMIN = Principal("ops", is_admin=True)
 
@@ -54,7 +56,7 @@ def test_concurrent_executes_from_the_same_source_make_one_switch_and_one_event(
         except SourceNotActive:
             outcomes.append("conflict")
 
-    threads = [threading.Thread(target=attempt, args=(k,)) for k in range(8)]
+    threads = [closing_thread(db, attempt, k) for k in range(8)]
     for t in threads:
         t.start()
     for t in threads:

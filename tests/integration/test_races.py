@@ -14,6 +14,7 @@ from proxy_failover.settings import Settings
 from proxy_failover.sweep import Sweeper
 
 from tests.fleet import FleetProcess, populate
+from tests.helpers import closing_thread
 
 OWNER = Principal("owner")
 ADMIN = Principal("ops", is_admin=True)
@@ -38,7 +39,7 @@ def test_four_sweeps_at_once_over_ten_thousand_instances(db):
             except BaseException as exc:
                 errors.append(exc)
 
-        threads = [threading.Thread(target=sweep) for _ in range(4)]
+        threads = [closing_thread(db, sweep) for _ in range(4)]
         for t in threads:
             t.start()
         for t in threads:
@@ -100,7 +101,7 @@ def race(service: FailoverService, proxy: str, source: str, operator_target: str
         except SourceNotActive:
             api_result.append("409")
 
-    threads = [threading.Thread(target=automatic), threading.Thread(target=operator)]
+    threads = [closing_thread(service.db, automatic), closing_thread(service.db, operator)]
     for t in threads:
         t.start()
     for t in threads:
@@ -145,7 +146,7 @@ def test_an_api_failover_racing_an_automatic_one_has_one_winner(db):
     assert sum(outcomes.values()) == 15
 
 
-def run_together(count: int, work) -> list[object]:
+def run_together(db, count: int, work) -> list[object]:
     """`work(k)` in `count` threads released at once; each result, or the exception it raised."""
     barrier = threading.Barrier(count)
     results: list[object] = [None] * count
@@ -157,7 +158,7 @@ def run_together(count: int, work) -> list[object]:
         except Exception as exc:
             results[k] = exc
 
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    threads = [closing_thread(db, run, k) for k in range(count)]
     for t in threads:
         t.start()
     for t in threads:
@@ -171,13 +172,13 @@ def test_all_first_writes_of_one_owner_succeed_and_another_owner_gets_not_found(
     service = FailoverService(db)
     # Given 20 first configurations of a new proxy at once by its owner: every one is stored
     results = run_together(
-        20, lambda k: service.put_config(OWNER, "fresh-1", {"unhealthy_threshold": 1 + k % 3})
+        db, 20, lambda k: service.put_config(OWNER, "fresh-1", {"unhealthy_threshold": 1 + k % 3})
     )
     assert not any(isinstance(r, Exception) for r in results), results
     # And 20 first registrations at once on another new proxy: all registered, exactly one active
     data = {"instance_type": "standard", "priority": 1, "weight": 1}
     results = run_together(
-        20, lambda k: service.register_instance(OWNER, "fresh-2", {**data, "instance_name": f"i{k}"})
+        db, 20, lambda k: service.register_instance(OWNER, "fresh-2", {**data, "instance_name": f"i{k}"})
     )
     assert not any(isinstance(r, Exception) for r in results), results
     listed = service.list_instances(OWNER, "fresh-2").items
@@ -217,7 +218,7 @@ def test_the_ledger_is_stamped_under_the_lock_so_newest_first_follows_the_switch
 
     reporter = FailoverService(db, clock=slow_clock)
     # Given a report that will take c down, started first
-    thread = threading.Thread(target=lambda: reporter.report_health(OWNER, c, HealthStatus.UNHEALTHY, None))
+    thread = closing_thread(db, lambda: reporter.report_health(OWNER, c, HealthStatus.UNHEALTHY, None))
     thread.start()
     # When an operator switches a -> c meanwhile, and the report then fails the proxy over c -> b
     owner_service.execute_failover(ADMIN, "order", a, c, "operator")
@@ -239,7 +240,7 @@ def test_admins_setting_the_active_instance_at_once_all_succeed(db):
         data = {"instance_name": name, "instance_type": "standard", "priority": k, "weight": 1}
         ids.append(str(service.register_instance(OWNER, "same", data).instance.id))
         service.report_health(OWNER, ids[-1], HealthStatus.HEALTHY, None)
-    results = run_together(10, lambda k: service.put_redundancy(ADMIN, "same", ids[1], "move", False))
+    results = run_together(db, 10, lambda k: service.put_redundancy(ADMIN, "same", ids[1], "move", False))
     assert not any(isinstance(r, Exception) for r in results), results
     assert all(r.redundancy.active_instance_id == ids[1] for r in results)
     switches = db.autocommit().run("SELECT count(*) FROM proxy_failover_events WHERE event_type = 'manual'")
