@@ -180,9 +180,9 @@ class WorkQueueConsumer(_Invoker):
                     "eventSource": "aws:sqs",
                 }
                 receipt = message["ReceiptHandle"]
-                self._start({"Records": [record]}, lambda receipt=receipt: self._delete(receipt))
+                self._start({"Records": [record]}, lambda receipt=receipt: self._delete_message(receipt))
 
-    def _delete(self, receipt: str) -> None:
+    def _delete_message(self, receipt: str) -> None:
         try:
             self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
         except Exception as exc:
