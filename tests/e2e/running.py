@@ -70,9 +70,14 @@ class RunningStack:
         return int(found.group(1)) if found else None
 
     def stop(self) -> int:
+        """Stops the stack; its exit code. Fails if any thread of it died of an exception no one caught
+        (printed raw, outside the JSON log lines)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=60)
+        code = self.process.wait(timeout=60)
+        uncaught = [line for line in self.log.read_text().splitlines() if line.startswith("Traceback")]
+        assert not uncaught, self.log.read_text()
+        return code
 
 
 def start_stack(tmp: Path, **env: str) -> RunningStack:
