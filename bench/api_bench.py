@@ -262,6 +262,16 @@ def warm_latency() -> list[Figure]:
             admin, "hot", ids[state["active"]], ids[1 - state["active"]], "bench"
         ), state.update(active=1 - state["active"])
 
+    def _execute(**extra: object):
+        body = {
+            "proxyId": "hot",
+            "sourceInstanceId": ids[state["active"]],
+            "targetInstanceId": ids[1 - state["active"]],
+            "reason": "bench",
+            **extra,
+        }
+        return _event("POST", "/proxy/failover/execute", body, sub="ops", admin=True)
+
     cases = {
         "get_config": (lambda: _event("GET", "/proxy/failover/config/hot"), "read"),
         "list_instances": (lambda: _event("GET", "/proxy/hot/instances"), "read"),
@@ -290,21 +300,7 @@ def warm_latency() -> list[Figure]:
             ),
             "write",
         ),
-        "execute_failover": (
-            lambda: _event(
-                "POST",
-                "/proxy/failover/execute",
-                {
-                    "proxyId": "hot",
-                    "sourceInstanceId": ids[state["active"]],
-                    "targetInstanceId": ids[1 - state["active"]],
-                    "reason": "bench",
-                },
-                sub="ops",
-                admin=True,
-            ),
-            "write",
-        ),
+        "execute_failover": (_execute, "write"),
         "complete_event": (
             lambda: _event(
                 "PUT",
@@ -344,19 +340,7 @@ def warm_latency() -> list[Figure]:
         ),
         # The same checks under the same lock, then a rollback: lock, read, ROLLBACK.
         "execute_failover (dry run)": (
-            lambda: _event(
-                "POST",
-                "/proxy/failover/execute",
-                {
-                    "proxyId": "hot",
-                    "sourceInstanceId": ids[state["active"]],
-                    "targetInstanceId": ids[1 - state["active"]],
-                    "reason": "bench",
-                    "dryRun": True,
-                },
-                sub="ops",
-                admin=True,
-            ),
+            lambda: _execute(dryRun=True),
             "write",
         ),
         "start_drill": (
