@@ -125,6 +125,13 @@ def run(
     order of the switches. `step_for` may raise a domain error: nothing is then written. A `dry_run`
     raises DryRun with the outcomes instead of writing."""
     aggregates = proxies.read_locked(con, locked_ids)
+    if len(aggregates) != len(set(locked_ids)):
+        # A proxy locked and not read is a bug: raised inside the transaction, so that nothing the lock
+        # began (a proxy it created) commits without the write it was for.
+        from .errors import DatabaseError
+
+        missing = sorted(set(locked_ids) - {a.proxy_id for a in aggregates})
+        raise DatabaseError("a locked proxy could not be read", internal=f"missing: {missing[:10]}")
     now = clock()
     batch = Batch.empty()
     outcomes = [_plan(batch, a, step_for(a, now), now=now, actor=actor, jitter=jitter) for a in aggregates]

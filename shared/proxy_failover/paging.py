@@ -9,14 +9,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from .errors import InvalidInput
 from .ids import canonical_uuid
 
 T = TypeVar("T")
+# What `encode_cursor` writes: base64url without padding (the decoder would skip any other byte).
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,512}")
 U = TypeVar("U")
 
 
@@ -36,12 +39,14 @@ def encode_cursor(key: tuple[Any, ...]) -> str:
 
 def decode_cursor(token: str) -> list[Any]:
     """The key a cursor holds, or InvalidInput: any cursor this API did not hand out is refused."""
+    if _CURSOR.fullmatch(token) is None:
+        raise invalid_cursor()
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         key = json.loads(raw)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         key = None
-    if not isinstance(key, list) or len(token) > 512:
+    if not isinstance(key, list) or any(isinstance(v, str) and "\x00" in v for v in key):
         raise invalid_cursor()
     return key
 
@@ -57,11 +62,13 @@ def key_time(value: Any) -> datetime:
     """A time from a cursor's key (ISO 8601 with its offset), or InvalidInput."""
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
+        # A time whose offset takes it past year 1 or 9999 has no UTC form to send PostgreSQL.
+        utc = None if parsed is None or parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        utc = None
+    if utc is None:
         raise invalid_cursor()
-    return parsed
+    return utc
 
 
 def key_id(value: Any) -> str:

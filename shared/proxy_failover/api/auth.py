@@ -51,18 +51,52 @@ def verify_token(token: str, settings: Settings) -> dict[str, Any]:
 _TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
-def _groups(value: Any, *, from_gateway: bool) -> list[str]:
-    """The groups an admin claim lists. A token the layer verified must carry a JSON list; API
-    Gateway's JWT authorizer hands array claims over as "[a b c]" (space-separated), so only there is
-    that string form read, and a comma is never a separator ("[x,admin]" names one group, "x,admin")."""
+def _groups(value: Any, *, rendered: bool) -> list[str]:
+    """The groups an admin claim lists: a JSON list's strings. Only when the claim is known only as
+    API Gateway's JWT authorizer renders arrays ("[a b c]", space-separated) is that string form read,
+    and a comma is never a separator ("[x,admin]" names one group, "x,admin")."""
     if isinstance(value, list | tuple):
         return [g for g in value if isinstance(g, str)]
-    if from_gateway and isinstance(value, str):
+    if rendered and isinstance(value, str):
         stripped = value.strip()
         if stripped.startswith("[") and stripped.endswith("]"):
             return stripped[1:-1].split()
         return [stripped]
     return []
+
+
+def _gateway_verified_payload(event: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any] | None:
+    """The claims of the token API Gateway verified, with their JSON types, read from the Authorization
+    header it verified them from (the authorizer's identity source). Its rendering of an array claim as
+    "[a b]" cannot tell ["x admin"] from ["x", "admin"], nor the string "[x admin]" from either; the
+    token can. The signature is not checked again (the gateway did); a token whose subject is not the
+    authorizer's is not the one it verified, and None sends the caller back to the rendering."""
+    import base64
+    import json
+
+    try:
+        token = _bearer(event.get("headers") or {})
+    except Unauthenticated:
+        return None
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or payload.get("sub") != claims.get("sub"):
+        return None
+    return payload
+
+
+def _text(value: str) -> bool:
+    """Unicode text that UTF-8 can carry (a JSON string may hold a lone surrogate, `"\\ud800"`)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def authorizer_claims(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -73,11 +107,17 @@ def authorizer_claims(event: dict[str, Any]) -> dict[str, Any] | None:
 
 def authenticate(event: dict[str, Any], settings: Settings) -> Principal:
     claims = authorizer_claims(event)
-    from_gateway = claims is not None
+    rendered = False
     if claims is None:
         claims = verify_token(_bearer(event.get("headers") or {}), settings)
+    else:
+        payload = _gateway_verified_payload(event, claims)
+        rendered = payload is None
+        claims = payload or claims
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject.strip() or len(subject) > 255:
         raise Unauthenticated("token has no subject")
-    groups = _groups(claims.get(settings.admin_claim), from_gateway=from_gateway)
+    if not _text(subject):
+        raise Unauthenticated("token subject is not valid Unicode text")
+    groups = _groups(claims.get(settings.admin_claim), rendered=rendered)
     return Principal(user_id=subject, is_admin=settings.admin_group in groups)

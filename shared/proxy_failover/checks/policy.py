@@ -93,8 +93,11 @@ class TargetPolicy(NamedTuple):
 
 
 def host_address(host: str) -> IPAddress | None:
-    """The address a host names literally (any spelling a resolver accepts), or None for a name."""
+    """The address a host names literally (any spelling a resolver accepts, a trailing dot too:
+    "169.254.169.254." is that address to a resolver), or None for a name."""
     bare = host.strip("[]").split("%", 1)[0]
+    if bare.endswith(".") and not bare.endswith(".."):
+        bare = bare[:-1]
     try:
         return ipaddress.ip_address(bare)
     except ValueError:

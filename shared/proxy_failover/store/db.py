@@ -25,7 +25,7 @@ from ..errors import DatabaseError, DatabaseUnavailable
 from ..observability import get_logger
 from ..settings import Settings, get_settings
 from .connect import ConnectParams, from_secret, open_connection, params_from_settings
-from .driver_errors import RETRYABLE, LoginRefused, sqlstate, translate
+from .driver_errors import RETRYABLE, LoginRefused, server_reported, sqlstate, translate
 
 logger = get_logger(__name__)
 T = TypeVar("T")
@@ -49,7 +49,8 @@ class Connection:
 
     @property
     def in_transaction(self) -> bool:
-        return self.begin_pending or self.raw._transaction_status != _IDLE
+        # None: no statement has run on it yet (pg8000 records the status from the first one on)
+        return self.begin_pending or self.raw._transaction_status not in (_IDLE, None)
 
     def run(self, sql: str, *, commit: bool = False, **params: Any) -> list[list[Any]]:
         """Execute one statement and return its rows. Parameters are `:name` placeholders. Inside a
@@ -68,7 +69,10 @@ class Connection:
                 rows = self._prepared(sql, params, commit)
         except Exception as exc:
             translated = translate(exc)
-            if isinstance(translated, DatabaseUnavailable):
+            # Only an error the server reported leaves the connection as it was (ready, its transaction
+            # state known). Anything else (a link that broke, a value the driver could not encode
+            # halfway through a message) may have left bytes unsent or answers unread: never reuse it.
+            if isinstance(translated, DatabaseUnavailable) or not server_reported(exc):
                 self.broken = True
             raise translated from exc
         finally:
@@ -88,6 +92,7 @@ class Connection:
         return self.raw.run(sql)
 
     def _prepared(self, sql: str, params: dict[str, Any], commit: bool) -> Any:
+        params = {name: array_literal(v) if isinstance(v, list | tuple) else v for name, v in params.items()}
         prepared = self.prepared.get(sql)
         if prepared is None:
             self.round_trips += 1
@@ -135,6 +140,16 @@ class Connection:
             pass
 
 
+def array_literal(values: list[Any] | tuple[Any, ...]) -> str:
+    """A one-dimensional array as PostgreSQL's text form with every element quoted, for a parameter
+    cast to an array type (`CAST(:ids AS text[])`). pg8000 leaves elements unquoted, and PostgreSQL
+    reads an unquoted `null` in any case as NULL: a proxy or owner named "Null" would match nothing."""
+    quoted = (
+        "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values
+    )
+    return "{" + ",".join(quoted) + "}"
+
+
 def _pipelined(raw: Any, prepared: Any, params: dict[str, Any], *, begin: bool, commit: bool) -> Any:
     """BEGIN, the prepared statement and COMMIT sent together, then their answers read in order: one
     round trip. The first error is raised; after a failed statement PostgreSQL answers COMMIT by
@@ -142,9 +157,11 @@ def _pipelined(raw: Any, prepared: Any, params: dict[str, Any], *, begin: bool, 
     from pg8000.converters import make_params
     from pg8000.core import SYNC_MSG, Context, _flush, _write
 
+    # Every value encoded before the first byte is written: one the driver refuses leaves nothing behind.
+    values = make_params(raw.py_types, prepared.make_vals(params))
     if begin:
         raw.send_QUERY("BEGIN")
-    raw.send_BIND(prepared.name_bin, make_params(raw.py_types, prepared.make_vals(params)))
+    raw.send_BIND(prepared.name_bin, values)
     raw.send_EXECUTE()
     _write(raw._sock, SYNC_MSG)
     if commit:

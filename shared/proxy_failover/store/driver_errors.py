@@ -50,6 +50,13 @@ def translate(exc: Exception) -> Exception:
     return exc
 
 
+def server_reported(exc: BaseException) -> bool:
+    """Whether PostgreSQL itself answered with this error (the connection is then ready again)."""
+    import pg8000.exceptions as pgx
+
+    return isinstance(exc, pgx.DatabaseError) and bool(exc.args) and isinstance(exc.args[0], dict)
+
+
 def sqlstate(exc: BaseException) -> str:
     args = getattr(exc, "args", ())
     if args and isinstance(args[0], dict):
