@@ -182,3 +182,25 @@ class KeepAliveServer(_HoldingServer):
         conn.recv(4096)
         head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.body)
         conn.sendall(head + self.body)
+
+
+class RawAnswerServer(_HoldingServer):
+    """Answers every request with the bytes given, written in pieces of `piece` bytes (1: one byte a
+    write), then closes the connection, or holds it open with `keep_open`: for answers a library
+    server would never send (interim 1xx, no header lines, 1-byte chunks)."""
+
+    def __init__(self, answer: bytes, *, piece: int = 0, keep_open: bool = False) -> None:
+        self.answer, self.piece, self.keep_open = answer, piece, keep_open
+        super().__init__("/")
+
+    def _accepted(self, conn: socket.socket) -> None:
+        conn.recv(4096)
+        step = self.piece or len(self.answer)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            for start in range(0, len(self.answer), step):
+                conn.sendall(self.answer[start : start + step])
+            if not self.keep_open:
+                conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the probe had read what it needed and hung up

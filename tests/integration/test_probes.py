@@ -10,7 +10,7 @@ from proxy_failover.checks.policy import TargetPolicy
 from proxy_failover.checks.probes import Prober, ProbeRequest
 from proxy_failover.domain.models import ProbeOptions
 
-from tests.servers import FleetServer, KeepAliveServer, TcpServer, closed_port
+from tests.servers import FleetServer, KeepAliveServer, RawAnswerServer, TcpServer, closed_port
 from tests.unit.test_policy import ENCODED_FORBIDDEN
 
 LOOPBACK_OK = TargetPolicy(allow_loopback=True)
@@ -196,3 +196,50 @@ def test_probe_options_do_not_loosen_the_target_policy(fleet):
     loose = ProbeOptions(expected_status="100-599", tls_verify=False)
     (result,) = Prober(TargetPolicy()).run([ProbeRequest("a", fleet.url("ok"), 1, loose)])
     assert not result.contacted and fleet.hits["ok"] == 0
+
+
+def _chunked(body: bytes, size: int) -> bytes:
+    parts = [
+        b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size]) for i in range(0, len(body), size)
+    ]
+    return b"".join(parts) + b"0\r\n\r\n"
+
+
+READY = ProbeOptions(body_contains="READY")
+
+
+@pytest.mark.parametrize(
+    "answer,options,piece,healthy",
+    [
+        # 1-byte chunks, the text at offset 20,000 of the body (about 100 KB of chunk framing before it)
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunked(b"x" * 20_000 + b"READY", 1),
+            READY,
+            4096,
+            True,
+        ),
+        (b"HTTP/1.0 200 OK\r\n\r\nREADY", READY, 0, True),
+        (
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n\r\nREADY",
+            READY,
+            0,
+            True,
+        ),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", None, 1, True),
+        # an interim answer is not the verdict: the final one is
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", None, 0, False),
+        (b"HTTP/1.1 103 Early Hints\r\n\r\n", None, 0, False),  # and no final answer at all
+    ],
+)
+def test_healthy_answers_in_any_legal_framing_are_healthy(answer, options, piece, healthy):
+    with RawAnswerServer(answer, piece=piece) as server:
+        (result,) = Prober(LOOPBACK_OK).run([ProbeRequest("a", server.url, 3, options)])
+    assert result.healthy is healthy, result.error
+
+
+def test_an_answer_that_keeps_the_connection_open_after_its_last_chunk_is_judged_at_once():
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunked(b"READY", 2)
+    with RawAnswerServer(answer, keep_open=True) as server:
+        (result,) = Prober(LOOPBACK_OK).run([ProbeRequest("a", server.url, 2, READY)])
+    assert result.healthy, result.error
+    assert result.latency_ms is not None and result.latency_ms < 1500  # not the 2 s timeout

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..domain.models import ProbeOptions
+from .http_answer import HttpAnswer
 from .policy import ProbeTarget, TargetPolicy, host_address, parse_target
 
 USER_AGENT = "proxy-failover-health/1.0"
-BODY_LIMIT = 64 * 1024  # how much of a body `bodyContains` looks at
 DEFAULT_OPTIONS = ProbeOptions()
 
 
@@ -138,11 +138,11 @@ class Prober:
         tls = None
         if target.scheme == "https":
             tls = self._tls if options.tls_verify else self._tls_unverified
-        done: asyncio.Future[bytes] = loop.create_future()
+        done: asyncio.Future[HttpAnswer] = loop.create_future()
         request = b"" if target.scheme == "tcp" else _http_request(target)
         want_body = options.body_contains is not None
         transport, _ = await loop.create_connection(
-            lambda: _HttpAnswer(done, request, want_body),
+            lambda: _AnswerReader(done, request, HttpAnswer(want_body)),
             address,
             target.port,
             ssl=tls,
@@ -154,20 +154,12 @@ class Prober:
             answer = await done
         finally:
             transport.abort()
-        status_line, _, rest = answer.partition(b"\r\n")
-        parts = status_line.split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            return False, "not an HTTP response"
-        status = int(parts[1])
-        if not options.accepts(status):
-            return False, f"HTTP {status}"
-        if options.body_contains is not None:
-            headers, _, body = rest.partition(b"\r\n\r\n")
-            if _header(headers, b"transfer-encoding").lower() == b"chunked":
-                body = _dechunked(body)
-            body = body[:BODY_LIMIT]
-            if options.body_contains.encode() not in body:
-                return False, "body lacks the expected text"
+        if answer.status is None:
+            return False, answer.error or "not an HTTP response"
+        if not options.accepts(answer.status):
+            return False, f"HTTP {answer.status}"
+        if options.body_contains is not None and options.body_contains.encode() not in answer.body:
+            return False, "body lacks the expected text"
         return True, None
 
 
@@ -181,83 +173,32 @@ def _http_request(target: ProbeTarget) -> bytes:
     ).encode("ascii", "ignore")
 
 
-def _header(headers: bytes, name: bytes) -> bytes:
-    """A header's value (the first), or b"" (headers: the lines after the status line)."""
-    for line in headers.split(b"\r\n"):
-        key, sep, value = line.partition(b":")
-        if sep and key.strip().lower() == name:
-            return value.strip()
-    return b""
+class _AnswerReader(asyncio.Protocol):
+    """Sends the request and feeds what comes back to an `HttpAnswer` until it can be judged (the final
+    status line; with a body to read, up to its first 64 KiB, or its end): a bare protocol, no stream
+    objects, which matters at thousands of probes a second."""
 
-
-def _content_length(head: bytes) -> int | None:
-    value = _header(head.partition(b"\r\n")[2], b"content-length")
-    return int(value) if value.isdigit() else None
-
-
-def _dechunked(body: bytes) -> bytes:
-    """A chunked body's data (as much of it as came), so a text across chunks is still found."""
-    data, rest = [], body
-    while rest:
-        size_line, sep, rest = rest.partition(b"\r\n")
-        try:
-            size = int(size_line.split(b";")[0].strip() or b"0", 16)
-        except ValueError:
-            break
-        if not sep or size == 0:
-            break
-        data.append(rest[:size])
-        rest = rest[size + 2 :]
-    return b"".join(data)
-
-
-class _HttpAnswer(asyncio.Protocol):
-    """Sends the request, resolves with the response's first line, or (when the body is to be read)
-    with the whole answer up to its first 64 KiB of body (a bare protocol: no stream objects, which
-    matters at thousands of probes a second)."""
-
-    def __init__(self, done: asyncio.Future[bytes], request: bytes, want_body: bool) -> None:
+    def __init__(self, done: asyncio.Future[HttpAnswer], request: bytes, answer: HttpAnswer) -> None:
         self.done = done
         self.request = request
-        self.want_body = want_body
-        self.buffer = b""
+        self.answer = answer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.request:
             transport.write(self.request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
-        if self.done.done():
-            return
-        self.buffer += data
-        if not self.want_body:
-            end = self.buffer.find(b"\r\n")
-            if end >= 0:
-                self.done.set_result(self.buffer[:end])
-            elif len(self.buffer) > 8192:
-                self.done.set_result(b"")
-            return
-        headers_end = self.buffer.find(b"\r\n\r\n")
-        if headers_end < 0:
-            if len(self.buffer) > 65536:
-                self.done.set_result(self.buffer)  # no end of headers in 64 KiB: not an answer we read
-            return
-        # A server that keeps the connection open despite `Connection: close` is done when the body
-        # it announced has come; otherwise when it closes, or at 64 KiB.
-        announced = _content_length(self.buffer[:headers_end])
-        wanted = BODY_LIMIT if announced is None else min(announced, BODY_LIMIT)
-        if len(self.buffer) >= headers_end + 4 + wanted:
-            self.done.set_result(self.buffer)
+        if not self.done.done() and self.answer.feed(data):
+            self.done.set_result(self.answer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.done.done():
             return
-        if self.want_body and self.buffer:
-            self.done.set_result(self.buffer)  # the server closed: the body is complete
-        elif exc is not None:
+        if exc is not None and self.answer.status is None:
             self.done.set_exception(exc)
-        else:
-            self.done.set_exception(asyncio.IncompleteReadError(self.buffer, None))
+            return
+        self.answer.closed()
+        self.done.set_result(self.answer)
 
 
 class ProbeLoop:
