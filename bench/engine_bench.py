@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from proxy_failover.domain.models import EventStatus, HealthStatus
+from proxy_failover.domain.models import EventStatus, HealthStatus, MetricsSample
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
 
@@ -41,7 +41,7 @@ def run() -> list[Figure]:
             b = register(proxy, "b", 2)
             service.report_health(OWNER, b, HealthStatus.HEALTHY, None)
             service.report_health(OWNER, a, HealthStatus.HEALTHY, None)
-            metrics = {"cpu": 10.0, "conns": None}
+            metrics = MetricsSample(cpu_percent=10.0)
             _, trips_report, _ = _counted(
                 db, lambda: service.report_health(OWNER, a, HealthStatus.HEALTHY, metrics)
             )

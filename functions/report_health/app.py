@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proxy_failover.api.bodies import idempotency_key, metrics_row
+from proxy_failover.api.bodies import idempotency_key, metrics_sample
 from proxy_failover.api.router import Api, Request
 from proxy_failover.api.views import View, instance_view
 from proxy_failover.domain.models import HealthStatus
@@ -36,7 +36,7 @@ def report_health(request: Request[HealthReport, None]) -> View:
         request.principal,
         request.path["instanceId"],
         HealthStatus(body["health_status"]),
-        metrics_row(body.get("metrics")),
+        metrics_sample(body.get("metrics")),
         idempotency_key=idempotency_key(request.header("Idempotency-Key")),
     )
     return instance_view(row)

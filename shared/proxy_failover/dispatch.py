@@ -26,23 +26,23 @@ from .sweep import Sweeper, SweepStats, emit_sweep_metrics, sweep_budget
 logger = get_logger(__name__)
 
 
-class Plan(NamedTuple):
+class WorkerPlan(NamedTuple):
     workers: int
     checks_per_second: float  # the demand the workers are sized for
 
 
-def workers_needed(backlog: Backlog, settings: Settings) -> Plan:
+def workers_needed(backlog: Backlog, settings: Settings) -> WorkerPlan:
     """Enough workers for the checks falling due within the next run, at each worker's measured rate
     (SWEEP_WORKER_CHECKS_PER_SECOND), one more per interval of backlog beyond the lag target, capped at
     SWEEP_MAX_WORKERS; none when nothing falls due."""
     window = settings.sweep_run_seconds
     demand = backlog.checks_in_window / window
     if backlog.checks_in_window <= 0 and backlog.due_proxies == 0:
-        return Plan(0, 0.0)
+        return WorkerPlan(0, 0.0)
     workers = max(1, math.ceil(demand / settings.sweep_worker_checks_per_second - 1e-9))
     if backlog.lag_seconds > settings.sweep_lag_target_seconds:
         workers += math.ceil(backlog.lag_seconds / max(1.0, settings.sweep_lag_target_seconds))
-    return Plan(min(workers, settings.sweep_max_workers), demand)
+    return WorkerPlan(min(workers, settings.sweep_max_workers), demand)
 
 
 def start_workers(count: int, settings: Settings, run_id: str) -> int:
@@ -78,7 +78,7 @@ def start_workers(count: int, settings: Settings, run_id: str) -> int:
 
 class Dispatch(NamedTuple):
     backlog: Backlog
-    plan: Plan
+    plan: WorkerPlan
     started: int
     relayed: int
     retained: dict[str, int]

@@ -18,15 +18,14 @@ from typing import Any
 
 from .checks.policy import TargetPolicy
 from .checks.probes import ProbeLoop, Prober, ProbeRequest, ProbeResult
-from .domain.models import SYSTEM_ACTOR, HealthStatus
-from .engine import Check, Step
+from .domain.change import Check, Step
+from .domain.models import SYSTEM_ACTOR, EventType, HealthStatus, ProxyAggregate
 from .notify.relay import BackgroundPublisher
 from .observability import begin_invocation, end_invocation, get_logger, metrics
 from .service.unit_of_work import UnitOfWork
 from .settings import Settings, get_settings
-from .store import claims, outbox, proxies
+from .store import claims, locks, outbox
 from .store.db import Connection
-from .store.proxies import ProxyAggregate
 
 logger = get_logger(__name__)
 
@@ -197,7 +196,7 @@ class Sweeper(UnitOfWork):
         if not due:
             return 0
         self.write(
-            lambda con: proxies.lock_proxies(con, due),
+            lambda con: locks.lock_proxies(con, due),
             lambda aggregate, now: Step(allow_automatic=False),
             actor=SYSTEM_ACTOR,
             publish=self.publisher.submit,
@@ -218,8 +217,8 @@ class Sweeper(UnitOfWork):
             found.update(expired_reports(aggregate, now, probed=found))
             return Step(checks=found)
 
-        outcomes = self.write(
-            lambda con: proxies.lock_proxies(con, proxy_ids),
+        changes = self.write(
+            lambda con: locks.lock_proxies(con, proxy_ids),
             step,
             actor=SYSTEM_ACTOR,
             publish=self.publisher.submit,
@@ -227,7 +226,7 @@ class Sweeper(UnitOfWork):
         return SweepStats(
             checks=len(results),
             failures=sum(1 for r in results.values() if not r.healthy),
-            failovers=sum(1 for o in outcomes if o.event is not None),
+            failovers=sum(1 for c in changes if c.switch and c.switch.event_type is EventType.FAILOVER),
             probe_latency_ms=[r.latency_ms for r in results.values() if r.latency_ms is not None],
         )
 

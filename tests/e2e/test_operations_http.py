@@ -143,7 +143,8 @@ def test_a_drill_over_http_switches_back_when_its_time_is_up(stack):
     back = wait_for(lambda: call("GET", "/proxy/drilled/route")[1]["data"]["activeInstanceId"] == ids[0], 30)
     assert back, stack.log.read_text()[-3000:]
     status, body, _ = call("GET", "/proxy/drilled/failover/events")
-    (done,) = body["data"]
+    returned, done = body["data"]  # the switch back has its own event, newest first
+    assert (returned["eventType"], returned["targetInstanceId"]) == ("failback", ids[0])
     assert (done["id"], done["status"]) == (event, "completed")
 
     def drill_notices():

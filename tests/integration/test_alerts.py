@@ -227,8 +227,10 @@ def test_every_effective_change_is_a_version_and_a_change_of_nothing_is_none(db)
     assert newest["config"]["unhealthyThreshold"] == 5 and newest["config"]["healthyThreshold"] == 2
     assert newest["changedBy"] == "user-a" and newest["changedAt"].endswith("Z")
     assert first["changes"]["unhealthyThreshold"] == {"from": None, "to": 2}
-    assert set(first["changes"]) == set(first["config"])  # version 1: every field, from null
-    assert all(change["from"] is None for change in first["changes"].values())
+    # version 1: every field that has a value, from null; a field still null changed from nothing
+    assert set(first["changes"]) == {k for k, v in first["config"].items() if v is not None}
+    assert "reportTtlSeconds" not in first["changes"] and first["config"]["reportTtlSeconds"] is None
+    assert all(change["from"] is None and change["to"] is not None for change in first["changes"].values())
 
 
 def test_history_pages_newest_first(db):
@@ -346,11 +348,17 @@ def test_a_drill_switches_marks_its_notices_and_switches_back_when_its_time_is_u
     assert redundancy("drl-1")["activeInstanceId"] == b["id"]
     end_drill_now(db)
     assert redundancy("drl-1")["activeInstanceId"] == a["id"]
-    (done,) = events("drl-1")
+    # the switch back is a ledger event of its own (the newest switch names the active instance), and
+    # the drill's event is complete
+    returned, done = events("drl-1")
+    assert (returned["eventType"], returned["status"]) == ("failback", "completed")
+    assert (returned["sourceInstanceId"], returned["targetInstanceId"]) == (b["id"], a["id"])
+    assert returned["reason"] == "drill over: back to a"
+    assert done["id"] == event["id"]
     assert done["status"] == "completed" and done["completedAt"] and done["durationMs"] >= 0
     (back,) = drain(sns)
     assert back["type"] == "failback" and back["drill"] is True and back["attributes"]["drill"] == "true"
-    assert back["eventId"] == event["id"] and back["correlationId"] == event["id"]
+    assert back["eventId"] == returned["id"] and back["correlationId"] == event["id"]
 
 
 def test_a_drill_that_cannot_switch_back_fails_and_leaves_the_proxy(db, sns):
@@ -395,7 +403,7 @@ def test_drills_count_for_neither_storms_nor_flap_damping_nor_recovery(db, sns, 
     for k, (_a, _b) in enumerate(pairs):
         found = instances(f"drl-4{k}")
         assert not found["a"]["isFlapping"] and found["a"]["recoveryAttempts"] == 0
-        assert [e["eventType"] for e in events(f"drl-4{k}")] == ["drill"]
+        assert [e["eventType"] for e in events(f"drl-4{k}")] == ["failback", "drill"]
 
 
 @pytest.mark.parametrize(

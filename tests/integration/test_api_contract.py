@@ -7,7 +7,7 @@ import json
 import uuid
 
 import pytest
-from proxy_failover.store import proxies as proxy_store
+from proxy_failover.store import aggregate as proxy_store
 from proxy_failover.store.connect import ConnectParams
 from proxy_failover.store.db import Database, set_database
 

@@ -10,12 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from proxy_failover import engine
 from proxy_failover.domain.health import apply_check
-from proxy_failover.domain.models import FailoverConfig, HealthStatus, Strategy
+from proxy_failover.domain.models import FailoverConfig, HealthStatus, MetricsSample, Strategy
 from proxy_failover.domain.redundancy import assess
 from proxy_failover.errors import ConstraintViolation, SourceNotActive
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
-from proxy_failover.store import proxies
+from proxy_failover.store import aggregate as proxy_state
+from proxy_failover.store import reads
 from proxy_failover.store.changes import OutboxRow
 
 from tests.helpers import closing_thread
@@ -36,7 +37,7 @@ def _data(name, priority):
 
 
 def state(db, proxy_id):
-    aggregate = proxies.read_state(db.autocommit(), proxy_id, ADMIN)
+    aggregate = proxy_state.read_state(db.autocommit(), proxy_id, ADMIN)
     return aggregate, aggregate.instances
 
 
@@ -76,13 +77,13 @@ def test_failed_transaction_leaves_no_partial_state(db, monkeypatch):
     before_proxy, before_instances = state(db, "atomic")
 
     # Given a notification the database refuses (the last statement of the failover transaction)
-    real = engine._notification
+    real = engine.outbox_row
 
     def refused(*args, **kwargs):
         row = real(*args, **kwargs)
         return OutboxRow(row.id, row.type, row.proxy_id, row.user_id, "not-a-severity", row.message)
 
-    monkeypatch.setattr(engine, "_notification", refused)
+    monkeypatch.setattr(engine, "outbox_row", refused)
     # When the third failure would fail the proxy over
     with pytest.raises(ConstraintViolation):
         service.report_health(OWNER, a, HealthStatus.UNHEALTHY, None)
@@ -139,7 +140,9 @@ def test_random_operations_keep_every_invariant(db, ops, strategy, fall, rise):
                 datetime.now(UTC),
                 connection_count=conns,
             )
-            row = service.report_health(OWNER, target, arg, {"conns": conns} if conns is not None else None)
+            row = service.report_health(
+                OWNER, target, arg, MetricsSample(connection_count=conns) if conns is not None else None
+            )
             assert row.instance.health_status == predicted.health_status
             assert row.instance.consecutive_failures == predicted.consecutive_failures
             assert row.instance.consecutive_successes == predicted.consecutive_successes
@@ -152,7 +155,7 @@ def test_random_operations_keep_every_invariant(db, ops, strategy, fall, rise):
                 assert type(exc).__name__ in {"TargetNotHealthy", "InvalidFailoverTarget"}
         proxy, instances = state(db, proxy_id)
         assert proxy.active_instance_id in {i.id for i in instances}
-        stored = proxies.get_redundancy(db.autocommit(), proxy_id, ADMIN)
+        stored = reads.get_redundancy(db.autocommit(), proxy_id, ADMIN)
         expected = assess(instances, proxy.active_instance_id, strategy)
         assert stored is not None
         assert stored.redundancy.total_instances == expected.total_instances

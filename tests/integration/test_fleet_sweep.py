@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from proxy_failover.dispatch import Plan, dispatch, workers_needed
+from proxy_failover.dispatch import WorkerPlan, dispatch, workers_needed
 from proxy_failover.settings import Settings, get_settings, reset_settings
 from proxy_failover.store import claims, retention
 from proxy_failover.store.claims import Backlog
@@ -28,13 +28,13 @@ from tests.servers import FleetServer, HangingServer
 # -- sizing (pure) ---------------------------------------------------------------------------------------
 
 
-def _plan(due=0, lag=0.0, checks=0.0, **overrides) -> Plan:
+def _plan(due=0, lag=0.0, checks=0.0, **overrides) -> WorkerPlan:
     chosen = Settings(sweep_run_seconds=60, sweep_worker_checks_per_second=100, sweep_max_workers=8)
     return workers_needed(Backlog(due, lag, checks), chosen._replace(**overrides))
 
 
 def test_no_backlog_starts_no_worker():
-    assert _plan() == Plan(0, 0.0)
+    assert _plan() == WorkerPlan(0, 0.0)
 
 
 def test_a_larger_backlog_starts_more_workers_up_to_the_maximum():

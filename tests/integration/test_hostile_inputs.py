@@ -106,12 +106,12 @@ def test_a_failed_write_commits_nothing_it_began(db):
     service = FailoverService(db)
 
     def lock(con):
-        from proxy_failover.store import proxies
+        from proxy_failover.store import locks
 
-        proxies.ensure_proxy(con, "half", Principal("user-a"))
+        locks.ensure_proxy(con, "half", Principal("user-a"))
         return ["not-the-one-locked"]
 
-    from proxy_failover.engine import Step
+    from proxy_failover.domain.change import Step
 
     # When the unit of work runs it
     with pytest.raises(DatabaseError):

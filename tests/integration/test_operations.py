@@ -330,6 +330,24 @@ def test_the_scheduled_run_ends_maintenance_whose_time_is_up(db, sns):
     assert ended["type"] == "maintenance_ended" and ended["instanceId"] == fleet["b"]["id"]
 
 
+def test_a_patch_ends_maintenance_whose_time_is_up_rather_than_writing_it_back(db, sns):
+    # Given a backup whose maintenance ran out, with no scheduled run since
+    fleet = healthy_fleet("mt-7b", "a", "b")
+    maintain(fleet["b"]["id"])
+    db.autocommit().run(
+        "UPDATE proxy_instances SET maintenance_until = now() - interval '1 second'"
+        " WHERE maintenance_until IS NOT NULL"
+    )
+    drain(sns)
+    # When its owner changes something else of it
+    code, body = patch(fleet["b"]["id"], {"weight": 7})
+    # Then the maintenance is over, in the answer and in the store, and the instance is a backup again
+    assert code == 200 and body["data"]["maintenance"] is None and body["data"]["weight"] == 7
+    assert instances("mt-7b")["b"]["maintenance"] is None
+    assert redundancy("mt-7b")["backupInstanceIds"] == [fleet["b"]["id"]]
+    assert types(drain(sns)) == ["maintenance_ended"]
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -6,7 +6,7 @@ import random
 import threading
 
 import pytest
-from proxy_failover.domain.models import HealthStatus
+from proxy_failover.domain.models import HealthStatus, MetricsSample
 from proxy_failover.errors import SourceNotActive
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
@@ -205,7 +205,7 @@ def test_the_ledger_is_stamped_under_the_lock_so_newest_first_follows_the_switch
         data = {"instance_name": name, "instance_type": "standard", "priority": k, "weight": 1}
         ids.append(str(owner_service.register_instance(OWNER, "order", data).instance.id))
         owner_service.report_health(
-            OWNER, ids[-1], HealthStatus.HEALTHY, {"conns": 100 if name == "a" else 0}
+            OWNER, ids[-1], HealthStatus.HEALTHY, MetricsSample(connection_count=100 if name == "a" else 0)
         )
     a, b, c = ids
     operator_done = threading.Event()
@@ -245,3 +245,72 @@ def test_admins_setting_the_active_instance_at_once_all_succeed(db):
     assert all(r.redundancy.active_instance_id == ids[1] for r in results)
     switches = db.autocommit().run("SELECT count(*) FROM proxy_failover_events WHERE event_type = 'manual'")
     assert switches == [[1]]
+
+
+def test_health_reports_racing_the_deregistration_of_their_instance_are_200_or_404(db):
+    from proxy_failover.errors import InstanceNotFound
+
+    service = FailoverService(db)
+    unexpected: list[object] = []
+    for trial in range(16):
+        proxy = f"gone-{trial}"
+        service.put_config(OWNER, proxy, {"unhealthy_threshold": 1, "healthy_threshold": 1})
+        data = {"instance_type": "standard", "priority": 1, "weight": 1}
+        keep = str(service.register_instance(OWNER, proxy, {**data, "instance_name": "keep"}).instance.id)
+        doomed = str(service.register_instance(OWNER, proxy, {**data, "instance_name": "doomed"}).instance.id)
+        service.report_health(OWNER, keep, HealthStatus.HEALTHY, None)
+
+        def work(k: int, doomed: str = doomed) -> object:
+            if k == 0:
+                return service.deregister_instance(OWNER, doomed)
+            # status-changing reports take the engine's path; keyed ones always do
+            status = HealthStatus.HEALTHY if k % 2 else HealthStatus.UNHEALTHY
+            key = f"key-{k}" if k % 3 == 0 else None
+            return service.report_health(OWNER, doomed, status, None, idempotency_key=key)
+
+        results = run_together(db, 8, work)
+        unexpected += [r for r in results if isinstance(r, Exception) and not isinstance(r, InstanceNotFound)]
+    assert not unexpected, unexpected
+
+
+def test_completing_a_drill_event_as_the_drill_ends_is_no_deadlock(db):
+    from datetime import UTC, datetime, timedelta
+
+    from proxy_failover.domain.models import EventStatus
+    from proxy_failover.errors import EventAlreadyCompleted
+    from proxy_failover.sweep import Sweeper
+
+    service = FailoverService(db)
+    failures: list[object] = []
+    for trial in range(12):
+        proxy = f"drill-end-{trial}"
+        data = {"instance_type": "standard", "weight": 1}
+        ids = [
+            str(
+                service.register_instance(
+                    OWNER, proxy, {**data, "instance_name": n, "priority": k}
+                ).instance.id
+            )
+            for k, n in enumerate("ab")
+        ]
+        for i in ids:
+            service.report_health(OWNER, i, HealthStatus.HEALTHY, None)
+        event = service.start_drill(ADMIN, proxy, None, 10, "rehearsal")
+        # the drill is due: the scheduled run ends it while an operator completes its event
+        db.autocommit().run(
+            "UPDATE proxies SET drill_until = :t WHERE proxy_id = :p",
+            t=datetime.now(UTC) - timedelta(seconds=1),
+            p=proxy,
+        )
+        sweeper = Sweeper(db)
+
+        def work(k: int, event_id: str = event.id, sweeper: Sweeper = sweeper) -> object:
+            if k == 0:
+                return sweeper.conclude_due()
+            return service.complete_event(ADMIN, event_id, EventStatus.COMPLETED, None, None)
+
+        results = run_together(db, 2, work)
+        failures += [
+            r for r in results if isinstance(r, Exception) and not isinstance(r, EventAlreadyCompleted)
+        ]
+    assert not failures, failures

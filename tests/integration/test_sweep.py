@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from proxy_failover.dispatch import run_dispatcher
+from proxy_failover.domain.models import HealthStatus, MetricsSample
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
 from proxy_failover.settings import Settings, reset_settings
@@ -125,8 +126,8 @@ def test_failover_target_follows_the_strategy(db, fleet, strategy, expected):
         service.report_health(
             OWNER,
             ids[name],
-            __import__("proxy_failover.domain.models", fromlist=["x"]).HealthStatus.HEALTHY,
-            {"conns": conns},
+            HealthStatus.HEALTHY,
+            MetricsSample(connection_count=conns),
         )
     fleet.modes["p2-a"] = "fail"
     fleet.modes["p2-b"] = "fail"
@@ -364,6 +365,7 @@ def test_a_sweep_worker_runs_longer_than_the_schedules_period_so_consecutive_one
 SCHEDULED = """
 import json, sys
 from proxy_failover.dispatch import run_dispatcher
+from proxy_failover.domain.models import HealthStatus, MetricsSample
 
 class Context:
     function_name = "SweepFunction"

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from proxy_failover.api import views
-from proxy_failover.domain.models import HealthStatus
+from proxy_failover.domain.models import HealthStatus, MetricsSample
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
 
@@ -29,7 +29,7 @@ def test_views_match_their_schemas(db):
     b = service.register_instance(
         OWNER, "p", {"instance_name": "b", "instance_type": "standard", "priority": 2, "weight": 1}
     )
-    service.report_health(OWNER, b.instance.id, HealthStatus.HEALTHY, {"conns": 3})
+    service.report_health(OWNER, b.instance.id, HealthStatus.HEALTHY, MetricsSample(connection_count=3))
     service.report_health(OWNER, a.instance.id, HealthStatus.UNHEALTHY, None)
     _matches(schemas.ConfigOut, views.config_view(config))
     for row in service.list_instances(OWNER, "p").items:

@@ -47,6 +47,9 @@ def test_evaluate_recommends_the_strategy_target_only_when_the_active_is_down():
         ([inst("a", 1, U, failures=3), inst("b", 2, U)], FailoverConfig(), "no_healthy_backup"),
         ([inst("a", 1, U, failures=1), inst("b", 2)], FailoverConfig(), "below_unhealthy_threshold"),
         ([], FailoverConfig(), "no_active_instance"),
+        ([inst("a", 1), inst("b", 2)], FailoverConfig(), "active_instance_healthy"),
+        # never checked yet: not "healthy", and nothing to fail over from either
+        ([inst("a", 1, HealthStatus.UNKNOWN), inst("b", 2)], FailoverConfig(), "active_instance_unknown"),
     ],
 )
 def test_evaluate_says_why_not(fleet, config, reason):

@@ -18,7 +18,7 @@ from proxy_failover.api.bodies import (
     COMPILED,
     CROSS_FIELD_RULES,
     idempotency_key,
-    metrics_row,
+    metrics_sample,
     provided,
     validate_body,
 )
@@ -312,20 +312,14 @@ def test_idempotency_keys_are_checked(header, valid):
             idempotency_key(header)
 
 
-def test_reported_metrics_become_the_services_row():
+def test_reported_metrics_become_the_domains_sample():
+    from proxy_failover.domain.models import MetricsSample
+
     report = validate_body(
         "HealthReport", b'{"healthStatus": "healthy", "metrics": {"cpuPercent": 12, "connectionCount": 3}}'
     )
-    assert metrics_row(report["metrics"]) == {
-        "cpu": 12.0,
-        "mem": None,
-        "rate": None,
-        "latency": None,
-        "errors": None,
-        "conns": 3,
-        "mbps": None,
-    }
-    assert metrics_row({}) is None and metrics_row(None) is None
+    assert metrics_sample(report["metrics"]) == MetricsSample(cpu_percent=12.0, connection_count=3)
+    assert metrics_sample({}) is None and metrics_sample(None) is None
 
 
 PROBE = """

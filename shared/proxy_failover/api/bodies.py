@@ -10,10 +10,13 @@ import json
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from .errors import validation_details
+
+if TYPE_CHECKING:
+    from ..domain.models import MetricsSample
 
 COMPILED = Path(__file__).with_name("body_schemas.json")
 
@@ -166,22 +169,13 @@ def validate_body(body: str, data: bytes) -> Any:
     return value
 
 
-# Reported metric (API name) -> the short key the metrics statements read.
-_METRIC_KEYS = {
-    "cpu_percent": "cpu",
-    "memory_percent": "mem",
-    "request_rate": "rate",
-    "average_latency_ms": "latency",
-    "error_rate": "errors",
-    "connection_count": "conns",
-    "throughput_mbps": "mbps",
-}
+def metrics_sample(reported: Mapping[str, Any] | None) -> MetricsSample | None:
+    """A health report's metrics (validated, in the domain's field names) as the domain's sample; None
+    when nothing was reported."""
+    from ..domain.models import MetricsSample
 
-
-def metrics_row(reported: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A health report's metrics as the service takes them; None when nothing was reported."""
-    values = {key: (reported or {}).get(name) for name, key in _METRIC_KEYS.items()}
-    return values if any(v is not None for v in values.values()) else None
+    values = {name: (reported or {}).get(name) for name in MetricsSample._fields}
+    return MetricsSample(**values) if any(v is not None for v in values.values()) else None
 
 
 # Fields whose null is a value (their default: off) rather than "keep the stored value".

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..domain.decisions import Decision
+    from ..domain.models import LedgerEvent
     from ..domain.routing import RouteAnswer
     from ..store.config_versions import ConfigVersion
-    from ..store.rows import EventRow, Listed, StoredConfig, StoredRedundancy
+    from ..store.rows import Listed, StoredConfig, StoredRedundancy
 
 View = dict[str, Any]
 
@@ -98,7 +99,7 @@ def entity_tag(view: View) -> str:
     return f'"{digest[:32]}"'
 
 
-def dry_run_view(e: EventRow) -> View:
+def dry_run_view(e: LedgerEvent) -> View:
     """What an execute would have done (the event it would have written)."""
     return {
         "dryRun": True,
@@ -119,7 +120,7 @@ def config_version_view(v: ConfigVersion) -> View:
     }
 
 
-def event_view(e: EventRow) -> View:
+def event_view(e: LedgerEvent) -> View:
     return {
         "id": e.id,
         "proxyId": e.proxy_id,
@@ -158,7 +159,7 @@ def decision_view(proxy_id: str, decision: Decision) -> View:
     return {
         "proxyId": proxy_id,
         "shouldFailover": decision.should_failover,
-        "reason": decision.reason,
+        "reason": decision.reason.value,
         "activeInstanceId": decision.active_instance_id,
         "sourceInstanceId": decision.source_instance_id,
         "targetInstanceId": decision.target_instance_id,

@@ -26,9 +26,21 @@ from .redundancy import assess
 from .strategies import choose_target, eligible, in_list_order
 
 
+class DecisionReason(StrEnum):
+    """Why evaluate says what it says (endpoint 6's `reason`)."""
+
+    NO_ACTIVE_INSTANCE = "no_active_instance"
+    ACTIVE_INSTANCE_HEALTHY = "active_instance_healthy"
+    ACTIVE_INSTANCE_UNKNOWN = "active_instance_unknown"  # not checked yet: nothing to fail over from
+    BELOW_UNHEALTHY_THRESHOLD = "below_unhealthy_threshold"
+    AUTO_FAILOVER_DISABLED = "auto_failover_disabled"
+    NO_HEALTHY_BACKUP = "no_healthy_backup"
+    ACTIVE_INSTANCE_UNHEALTHY = "active_instance_unhealthy"
+
+
 class Decision(NamedTuple):
     should_failover: bool
-    reason: str
+    reason: DecisionReason
     active_instance_id: str | None
     source_instance_id: str | None = None
     target_instance_id: str | None = None
@@ -68,19 +80,21 @@ def evaluate(instances: Sequence[Instance], active_id: str | None, config: Failo
     """Should the proxy fail over now? Changes nothing."""
     active = _by_id(instances).get(active_id) if active_id else None
     if active is None:
-        return Decision(False, "no_active_instance", None)
-    if active.health_status is not HealthStatus.UNHEALTHY:
-        return Decision(False, "active_instance_healthy", active.id)
+        return Decision(False, DecisionReason.NO_ACTIVE_INSTANCE, None)
+    if active.health_status is HealthStatus.HEALTHY:
+        return Decision(False, DecisionReason.ACTIVE_INSTANCE_HEALTHY, active.id)
+    if active.health_status is HealthStatus.UNKNOWN:
+        return Decision(False, DecisionReason.ACTIVE_INSTANCE_UNKNOWN, active.id)
     if active.consecutive_failures < config.unhealthy_threshold:
-        return Decision(False, "below_unhealthy_threshold", active.id)
+        return Decision(False, DecisionReason.BELOW_UNHEALTHY_THRESHOLD, active.id)
     if not config.enable_auto_failover:
-        return Decision(False, "auto_failover_disabled", active.id)
+        return Decision(False, DecisionReason.AUTO_FAILOVER_DISABLED, active.id)
     target = choose_target(instances, active.id, config.failover_strategy)
     if target is None:
-        return Decision(False, "no_healthy_backup", active.id)
+        return Decision(False, DecisionReason.NO_HEALTHY_BACKUP, active.id)
     return Decision(
         True,
-        "active_instance_unhealthy",
+        DecisionReason.ACTIVE_INSTANCE_UNHEALTHY,
         active.id,
         source_instance_id=active.id,
         target_instance_id=target.id,

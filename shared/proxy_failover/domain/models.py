@@ -180,3 +180,47 @@ class Redundancy(NamedTuple):
     redundancy_level: str
     is_degraded: bool
     degraded_reasons: tuple[str, ...] = ()
+
+
+class MetricsSample(NamedTuple):
+    """What a reporter measured with a health report (every field optional); `connection_count` feeds
+    least-connections."""
+
+    cpu_percent: float | None = None
+    memory_percent: float | None = None
+    request_rate: float | None = None
+    average_latency_ms: float | None = None
+    error_rate: float | None = None
+    connection_count: int | None = None
+    throughput_mbps: float | None = None
+
+
+class LedgerEvent(NamedTuple):
+    """An event of the failover ledger: a switch of the active instance, or a recovery cycle."""
+
+    id: str
+    proxy_id: str
+    event_type: str
+    status: str
+    source_instance_id: str | None
+    target_instance_id: str | None
+    reason: str
+    actor: str
+    started_at: datetime
+    completed_at: datetime | None = None
+    duration_ms: int | None = None
+    error_message: str | None = None
+
+
+class ProxyAggregate(NamedTuple):
+    """A proxy as one transaction reads it: owner, active instance, config, stored posture, instances,
+    and a drill in progress."""
+
+    proxy_id: str
+    owner_id: str
+    active_instance_id: str | None
+    config: FailoverConfig
+    config_created_at: datetime | None  # None: no stored config, the proxy runs on the defaults
+    previous: Redundancy | None  # the stored posture, None before the first instance
+    instances: list[Instance]
+    drill: Drill | None = None  # a drill in progress

@@ -23,7 +23,7 @@ logger = get_logger(__name__)
 _BATCH = 10  # SNS PublishBatch limit
 
 
-class Outcome(NamedTuple):
+class Published(NamedTuple):
     sent: list[str]
     failed: list[str]
     error: str | None = None
@@ -112,21 +112,21 @@ def _unreachable(exc: Exception) -> bool:
     return isinstance(exc, BotoConnectionError | HTTPClientError | OSError | TimeoutError)
 
 
-def publish(messages: Sequence[Message], settings: Settings) -> Outcome:
+def publish(messages: Sequence[Message], settings: Settings) -> Published:
     """Publish in batches of ten; never raises. Stops at the first batch that cannot reach SNS: the
     rest would only wait for the same timeout."""
     topic = settings.notifications_topic_arn
     if not messages:
-        return Outcome([], [])
+        return Published([], [])
     ids = [m.id for m in messages]
     if not topic:
-        return Outcome([], ids, "NOTIFICATIONS_TOPIC_ARN is not set")
+        return Published([], ids, "NOTIFICATIONS_TOPIC_ARN is not set")
     try:
         client = _client(
             _region(topic), settings.sns_connect_timeout_seconds, settings.sns_read_timeout_seconds
         )
     except Exception as exc:
-        return Outcome([], ids, f"{type(exc).__name__}: {exc}")
+        return Published([], ids, f"{type(exc).__name__}: {exc}")
     sent: list[str] = []
     failed: list[str] = []
     error = None
@@ -158,4 +158,4 @@ def publish(messages: Sequence[Message], settings: Settings) -> Outcome:
             error = "; ".join(str(f.get("Message", f.get("Code"))) for f in response["Failed"])
     if failed:
         logger.warning("notifications not published", extra={"failed": len(failed), "error": error})
-    return Outcome(sent, failed, error)
+    return Published(sent, failed, error)

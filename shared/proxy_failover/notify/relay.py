@@ -14,7 +14,7 @@ from ..settings import Settings
 from ..store import outbox
 from ..store.changes import OutboxRow
 from ..store.db import Database
-from .publisher import Message, Outcome, publish, sns_unreachable
+from .publisher import Message, Published, publish, sns_unreachable
 
 logger = get_logger(__name__)
 RETRY_BASE_SECONDS = 5.0
@@ -33,10 +33,10 @@ def _drill(message: dict[str, Any] | str) -> bool:
     return isinstance(message, dict) and message.get("drill") is True
 
 
-def _record(db: Database, outcome: Outcome) -> None:
+def _record(db: Database, published: Published) -> None:
     con = db.autocommit()
-    outbox.mark_sent(con, outcome.sent)
-    outbox.mark_failed(con, outcome.failed, outcome.error or "publish failed", RETRY_BASE_SECONDS)
+    outbox.mark_sent(con, published.sent)
+    outbox.mark_failed(con, published.failed, published.error or "publish failed", RETRY_BASE_SECONDS)
 
 
 def deliver_now(db: Database, rows: Sequence[OutboxRow], settings: Settings) -> int:
@@ -44,13 +44,13 @@ def deliver_now(db: Database, rows: Sequence[OutboxRow], settings: Settings) -> 
     once their grace period is over. While SNS is known to be unreachable, this does not even try."""
     if not rows or not settings.notifications_topic_arn or sns_unreachable():
         return 0
-    outcome = publish([_message(r) for r in rows], settings)
+    published = publish([_message(r) for r in rows], settings)
     try:
-        _record(db, outcome)
+        _record(db, published)
     except DatabaseUnavailable:
         # Published but not marked: the relay sends them again after the grace period (ids dedupe).
-        logger.warning("could not mark notifications as sent", extra={"count": len(outcome.sent)})
-    return len(outcome.sent)
+        logger.warning("could not mark notifications as sent", extra={"count": len(published.sent)})
+    return len(published.sent)
 
 
 def relay_pending(db: Database, settings: Settings, limit: int = 500) -> dict[str, int]:
@@ -62,11 +62,11 @@ def relay_pending(db: Database, settings: Settings, limit: int = 500) -> dict[st
         rows = outbox.lease_due(db.autocommit(), limit, LEASE_SECONDS)
         if not rows:
             return totals
-        outcome = publish([_message(r) for r in rows], settings)
-        _record(db, outcome)
-        totals["sent"] += len(outcome.sent)
-        totals["failed"] += len(outcome.failed)
-        if outcome.failed or len(rows) < limit:
+        published = publish([_message(r) for r in rows], settings)
+        _record(db, published)
+        totals["sent"] += len(published.sent)
+        totals["failed"] += len(published.failed)
+        if published.failed or len(rows) < limit:
             return totals
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigNotFound, InvalidInput
 from ..identity import Principal
 from ..paging import Page
-from ..store import proxies
+from ..store import locks, reads
 from ..store.rows import StoredConfig
 from .unit_of_work import UnitOfWork
 
@@ -18,9 +18,14 @@ if TYPE_CHECKING:
 class ConfigUseCases(UnitOfWork):
     def put_config(self, principal: Principal, proxy_id: str, provided: dict[str, Any]) -> StoredConfig:
         """Create the configuration, or change only the fields given (the rest keep their values)."""
-        from ..domain.models import TIMEOUT_RULE, LoadBalancingAlgorithm, Strategy, timeout_fits
-        from ..engine import Step
-        from ..store.proxies import ProxyAggregate
+        from ..domain.change import Step
+        from ..domain.models import (
+            TIMEOUT_RULE,
+            LoadBalancingAlgorithm,
+            ProxyAggregate,
+            Strategy,
+            timeout_fits,
+        )
 
         typed = dict(provided)
         if "failover_strategy" in typed:
@@ -39,15 +44,15 @@ class ConfigUseCases(UnitOfWork):
                 raise InvalidInput(TIMEOUT_RULE, details=[field])
             return Step(allow_automatic=False, config=config)
 
-        (outcome,) = self.write(
-            lambda con: [proxies.ensure_proxy(con, proxy_id, principal)], step, actor=principal.user_id
+        (change,) = self.write(
+            lambda con: [locks.ensure_proxy(con, proxy_id, principal)], step, actor=principal.user_id
         )
-        created = outcome.aggregate.config_created_at or outcome.now
-        config = outcome.aggregate.config._replace(**typed)
-        return StoredConfig(proxy_id, config, created, outcome.now)
+        created = change.before.config_created_at or change.now
+        config = change.before.config._replace(**typed)
+        return StoredConfig(proxy_id, config, created, change.now)
 
     def get_config(self, principal: Principal, proxy_id: str) -> StoredConfig:
-        found = proxies.get_config(self.db.autocommit(), proxy_id, principal)
+        found = reads.get_config(self.db.autocommit(), proxy_id, principal)
         if found is None:
             raise ConfigNotFound(f"no failover configuration for proxy {proxy_id}")
         return found

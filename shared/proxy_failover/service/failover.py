@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..domain.models import EventStatus, EventType
+from ..domain.models import EventStatus, EventType, LedgerEvent
 from ..errors import ProxyNotFound
 from ..identity import Principal
 from ..paging import Page
-from ..store import events, proxies
-from ..store.rows import EventRow
+from ..store import aggregate as proxy_state
+from ..store import events, locks
 from .unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ class FailoverUseCases(UnitOfWork):
         """Should the proxy fail over now? One snapshot, no locks, nothing changed."""
         from ..domain.decisions import evaluate
 
-        aggregate = proxies.read_state(self.db.autocommit(), proxy_id, principal)
-        return evaluate(aggregate.instances, aggregate.active_instance_id, aggregate.config)
+        found = proxy_state.read_state(self.db.autocommit(), proxy_id, principal)
+        return evaluate(found.instances, found.active_instance_id, found.config)
 
     def execute_failover(
         self,
@@ -37,14 +37,13 @@ class FailoverUseCases(UnitOfWork):
         event_type: EventType = EventType.FAILOVER,
         status: EventStatus = EventStatus.IN_PROGRESS,
         dry_run: bool = False,
-    ) -> EventRow:
+    ) -> LedgerEvent:
         """An operator's switch, checked against the proxy's state under its lock: of several from the
         same source, exactly one wins. A `dry_run` checks the same under the same lock, and returns the
         event it would have written, writing and publishing nothing."""
+        from ..domain.change import Step
         from ..domain.decisions import check_manual_switch
-        from ..domain.models import Switch
-        from ..engine import Step
-        from ..store.proxies import ProxyAggregate
+        from ..domain.models import ProxyAggregate, Switch
 
         started = time.perf_counter()
 
@@ -55,26 +54,25 @@ class FailoverUseCases(UnitOfWork):
             elapsed = int((time.perf_counter() - started) * 1000)
             return Step(requested=switch, event_status=status, event_duration_ms=elapsed)
 
-        (outcome,) = self.write(
-            lambda con: [proxies.lock_proxy(con, proxy_id, principal)],
+        (change,) = self.write(
+            lambda con: [locks.lock_proxy(con, proxy_id, principal)],
             step,
             actor=principal.user_id,
             dry_run=dry_run,
         )
-        assert outcome.event is not None
-        return outcome.event
+        assert change.event is not None
+        return change.event
 
     def start_drill(
         self, principal: Principal, proxy_id: str, target_id: str | None, duration_seconds: int, reason: str
-    ) -> EventRow:
+    ) -> LedgerEvent:
         """A real switch marked as a drill (event `drill`, in progress) to `target_id`, or to the
         strategy's choice; the scheduled run switches back after `duration_seconds`."""
+        from ..domain.change import Step
         from ..domain.decisions import check_manual_switch
-        from ..domain.models import Switch
+        from ..domain.models import ProxyAggregate, Switch
         from ..domain.strategies import choose_target
-        from ..engine import Step
         from ..errors import DrillInProgress, NoDrillTarget
-        from ..store.proxies import ProxyAggregate
 
         def step(aggregate: ProxyAggregate, now: Any) -> Step:
             if aggregate.drill is not None:
@@ -96,11 +94,11 @@ class FailoverUseCases(UnitOfWork):
                 drill_seconds=duration_seconds,
             )
 
-        (outcome,) = self.write(
-            lambda con: [proxies.lock_proxy(con, proxy_id, principal)], step, actor=principal.user_id
+        (change,) = self.write(
+            lambda con: [locks.lock_proxy(con, proxy_id, principal)], step, actor=principal.user_id
         )
-        assert outcome.event is not None
-        return outcome.event
+        assert change.event is not None
+        return change.event
 
     def complete_event(
         self,
@@ -109,12 +107,35 @@ class FailoverUseCases(UnitOfWork):
         status: EventStatus,
         error: str | None,
         duration_ms: int | None,
-    ) -> EventRow:
-        return events.complete_event(self.db.autocommit(), event_id, principal, status, error, duration_ms)
+    ) -> LedgerEvent:
+        """Finish an event (409 when it is finished already), under its proxy's lock like every write:
+        a drill's event completed by hand ends the drill where it stands."""
+        from ..domain.change import Completion, Step
+        from ..errors import EventAlreadyCompleted, EventNotFound
+        from ..store.db import Connection
+
+        found: list[LedgerEvent] = []
+
+        def lock(con: Connection) -> list[str]:
+            proxy_id = locks.lock_proxy_of_event(con, event_id, principal)
+            event = None if proxy_id is None else events.read_event(con, event_id)
+            if proxy_id is None or event is None:
+                raise EventNotFound(f"failover event {event_id} not found")
+            if event.status != EventStatus.IN_PROGRESS:
+                raise EventAlreadyCompleted(f"failover event {event_id} is already {event.status}")
+            found.append(event)
+            return [proxy_id]
+
+        def step(aggregate: object, now: object) -> Step:
+            return Step(allow_automatic=False, completion=Completion(found[-1], status, error, duration_ms))
+
+        (change,) = self.write(lock, step, actor=principal.user_id)
+        assert change.completed is not None
+        return change.completed
 
     def list_events(
         self, principal: Principal, proxy_id: str, limit: int, after: list[Any] | None = None
-    ) -> Page[EventRow]:
+    ) -> Page[LedgerEvent]:
         found = events.list_events(self.db.autocommit(), proxy_id, principal, limit, after)
         if found is None:
             raise ProxyNotFound(f"proxy {proxy_id} not found")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..domain.models import HealthStatus
+from ..domain.models import HealthStatus, MetricsSample
 from ..errors import InstanceNotFound
 from ..identity import Principal
-from ..store import proxies
+from ..store import locks, report
 from ..store.rows import Listed
 from .unit_of_work import UnitOfWork
 
@@ -18,7 +16,7 @@ class HealthUseCases(UnitOfWork):
         principal: Principal,
         instance_id: str,
         status: HealthStatus,
-        metrics: dict[str, Any] | None,
+        metrics: MetricsSample | None,
         *,
         idempotency_key: str | None = None,
     ) -> Listed:
@@ -27,39 +25,45 @@ class HealthUseCases(UnitOfWork):
         does a report with an Idempotency-Key (the proxy's lock orders the repeats of a key): a key used
         for the instance within 10 minutes changes nothing and gets the first answer."""
         if idempotency_key is None:
-            found, listed = proxies.report_fast(
+            found, listed = report.report_fast(
                 self.db.autocommit(), instance_id, principal, status, self.clock(), metrics
             )
             if not found:
                 raise InstanceNotFound(f"instance {instance_id} not found")
             if listed is not None:
                 return listed
-        from ..domain.models import SYSTEM_ACTOR
-        from ..engine import Check, Step
+        from ..domain.change import Check, Step
+        from ..domain.models import SYSTEM_ACTOR, ProxyAggregate
+        from ..store import report_keys
         from ..store.db import Connection
         from ..store.rows import listed_from_json
+        from .instances import find
 
         def lock(con: Connection) -> list[str]:
-            proxy_id = proxies.lock_proxy_of_instance(con, instance_id, principal)
+            proxy_id = locks.lock_proxy_of_instance(con, instance_id, principal)
             if proxy_id is None:
                 raise InstanceNotFound(f"instance {instance_id} not found")
             if idempotency_key is not None:  # read under the lock: a repeat waits for the first
-                answered = proxies.reported(con, instance_id, idempotency_key)
+                answered = report_keys.reported(con, instance_id, idempotency_key)
                 if answered is not None:
                     raise _Repeated(listed_from_json(answered))
             return [proxy_id]
 
-        check = Check(status, connections=(metrics or {}).get("conns"), metrics=metrics)
+        check = Check(
+            status, connections=None if metrics is None else metrics.connection_count, metrics=metrics
+        )
         key = None if idempotency_key is None else (instance_id, idempotency_key)
+
+        def step(aggregate: ProxyAggregate, now: object) -> Step:
+            # Deregistered between the lookup that found its proxy and the lock: not found after all.
+            find(aggregate.instances, instance_id)
+            return Step(checks={instance_id: check}, report_key=key)
+
         try:
-            (outcome,) = self.write(
-                lock,
-                lambda aggregate, now: Step(checks={instance_id: check}, report_key=key),
-                actor=SYSTEM_ACTOR,
-            )
+            (change,) = self.write(lock, step, actor=SYSTEM_ACTOR)
         except _Repeated as repeated:
             return repeated.answer
-        return Listed(outcome.instance(instance_id), outcome.active_instance_id == instance_id)
+        return Listed(change.instance(instance_id), change.active_instance_id == instance_id)
 
 
 class _Repeated(Exception):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..identity import Principal
 from ..paging import Page
-from ..store import proxies
+from ..store import locks, reads
 from ..store.rows import Listed
 from .unit_of_work import UnitOfWork
 
@@ -22,7 +22,7 @@ def locked_proxy_of(instance_id: str, principal: Principal) -> Any:
     from ..errors import InstanceNotFound
 
     def lock(con: Connection) -> list[str]:
-        proxy_id = proxies.lock_proxy_of_instance(con, instance_id, principal)
+        proxy_id = locks.lock_proxy_of_instance(con, instance_id, principal)
         if proxy_id is None:
             raise InstanceNotFound(f"instance {instance_id} not found")
         return [proxy_id]
@@ -50,10 +50,9 @@ class InstanceUseCases(UnitOfWork):
 
     def register_instance(self, principal: Principal, proxy_id: str, data: dict[str, Any]) -> Listed:
         """Add an instance (the proxy is created on its first); the first one becomes active."""
-        from ..domain.models import HealthStatus, Instance
-        from ..engine import Step
+        from ..domain.change import Step
+        from ..domain.models import HealthStatus, Instance, ProxyAggregate
         from ..errors import DuplicateInstanceName, InstanceLimitReached
-        from ..store.proxies import ProxyAggregate
 
         settings = self.settings
         url = data.get("health_check_url")
@@ -85,21 +84,21 @@ class InstanceUseCases(UnitOfWork):
             )
             return Step(allow_automatic=False, added=added)
 
-        (outcome,) = self.write(
-            lambda con: [proxies.ensure_proxy(con, proxy_id, principal)], step, actor=principal.user_id
+        (change,) = self.write(
+            lambda con: [locks.ensure_proxy(con, proxy_id, principal)], step, actor=principal.user_id
         )
-        return Listed(outcome.instance(instance_id), outcome.active_instance_id == instance_id)
+        return Listed(change.instance(instance_id), change.active_instance_id == instance_id)
 
     def list_instances(
         self, principal: Principal, proxy_id: str, limit: int = 100, after: list[Any] | None = None
     ) -> Page[Listed]:
-        return proxies.list_instances(self.db.autocommit(), proxy_id, principal, limit, after)
+        return reads.list_instances(self.db.autocommit(), proxy_id, principal, limit, after)
 
     def update_instance(self, principal: Principal, instance_id: str, changes: dict[str, Any]) -> Listed:
         """Change the fields given (a null healthCheckUrl, endpoint or probe clears it)."""
-        from ..engine import Step
+        from ..domain.change import Step
+        from ..domain.models import ProxyAggregate
         from ..errors import DuplicateInstanceName
-        from ..store.proxies import ProxyAggregate
 
         if "health_check_url" in changes:
             self._check_url(changes["health_check_url"])
@@ -114,22 +113,23 @@ class InstanceUseCases(UnitOfWork):
                 raise DuplicateInstanceName(
                     f"an instance named {name!r} is already registered for this proxy"
                 )
-            patched = instance._replace(**fields)
+            # Applied to the instances as the engine hands them over: maintenance whose time is up has
+            # ended there, and a patch must not write it back.
             return Step(
-                allow_automatic=False, edit=lambda xs: [patched if i.id == instance_id else i for i in xs]
+                allow_automatic=False,
+                edit=lambda xs: [i._replace(**fields) if i.id == instance_id else i for i in xs],
             )
 
-        (outcome,) = self.write(locked_proxy_of(instance_id, principal), step, actor=principal.user_id)
-        return Listed(outcome.instance(instance_id), outcome.active_instance_id == instance_id)
+        (change,) = self.write(locked_proxy_of(instance_id, principal), step, actor=principal.user_id)
+        return Listed(change.instance(instance_id), change.active_instance_id == instance_id)
 
     def deregister_instance(self, principal: Principal, instance_id: str, *, force: bool = False) -> Listed:
         """Remove an instance (its ledger rows stay). The active one of a proxy with others only with
         `force`: the proxy first moves to the best other instance (a `manual` event, `deregistered`)."""
-        from ..domain.models import EventType, Switch
+        from ..domain.change import Step
+        from ..domain.models import EventType, ProxyAggregate, Switch
         from ..domain.strategies import choose_target, in_list_order
-        from ..engine import Step
         from ..errors import ActiveInstance
-        from ..store.proxies import ProxyAggregate
 
         removed: list[Listed] = []
 

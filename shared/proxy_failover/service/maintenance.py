@@ -11,8 +11,8 @@ from .instances import find, locked_proxy_of
 from .unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from ..engine import Step
-    from ..store.proxies import ProxyAggregate
+    from ..domain.change import Step
+    from ..domain.models import ProxyAggregate
 
 
 class MaintenanceUseCases(UnitOfWork):
@@ -29,9 +29,9 @@ class MaintenanceUseCases(UnitOfWork):
         instance is first left for the best healthy other (a `maintenance` event); with none, 409 unless
         `force`, which keeps it active and the proxy degraded (`active_in_maintenance`)."""
         from ..domain import maintenance
+        from ..domain.change import Step
         from ..domain.models import EventType, Maintenance, Switch
         from ..domain.strategies import choose_target
-        from ..engine import Step
         from ..errors import NoMaintenanceTarget
 
         def step(aggregate: ProxyAggregate, now: datetime) -> Step:
@@ -55,12 +55,12 @@ class MaintenanceUseCases(UnitOfWork):
                 edit=lambda xs: [in_maintenance if i.id == instance_id else i for i in xs],
             )
 
-        (outcome,) = self.write(locked_proxy_of(instance_id, principal), step, actor=principal.user_id)
-        return Listed(outcome.instance(instance_id), outcome.active_instance_id == instance_id)
+        (change,) = self.write(locked_proxy_of(instance_id, principal), step, actor=principal.user_id)
+        return Listed(change.instance(instance_id), change.active_instance_id == instance_id)
 
     def end_maintenance(self, principal: Principal, instance_id: str) -> Listed:
         """End it now (nothing changes for an instance not in maintenance)."""
-        from ..engine import Step
+        from ..domain.change import Step
 
         def step(aggregate: ProxyAggregate, now: datetime) -> Step:
             find(aggregate.instances, instance_id)
@@ -69,5 +69,5 @@ class MaintenanceUseCases(UnitOfWork):
                 edit=lambda xs: [i._replace(maintenance=None) if i.id == instance_id else i for i in xs],
             )
 
-        (outcome,) = self.write(locked_proxy_of(instance_id, principal), step, actor=principal.user_id)
-        return Listed(outcome.instance(instance_id), outcome.active_instance_id == instance_id)
+        (change,) = self.write(locked_proxy_of(instance_id, principal), step, actor=principal.user_id)
+        return Listed(change.instance(instance_id), change.active_instance_id == instance_id)

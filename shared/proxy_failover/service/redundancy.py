@@ -6,14 +6,14 @@ from typing import Any
 
 from ..errors import ProxyNotFound, RedundancyNotFound
 from ..identity import Principal
-from ..store import proxies
+from ..store import locks, reads
 from ..store.rows import StoredRedundancy
 from .unit_of_work import UnitOfWork
 
 
 class RedundancyUseCases(UnitOfWork):
     def get_redundancy(self, principal: Principal, proxy_id: str) -> StoredRedundancy:
-        found = proxies.get_redundancy(self.db.autocommit(), proxy_id, principal)
+        found = reads.get_redundancy(self.db.autocommit(), proxy_id, principal)
         if found is None:
             raise RedundancyNotFound(f"no redundancy status for proxy {proxy_id}")
         return found
@@ -28,15 +28,14 @@ class RedundancyUseCases(UnitOfWork):
     ) -> StoredRedundancy:
         """Counts and level are always recomputed; a new active instance is a manual failover. Decided
         under the proxy's lock: naming the instance that is already active changes nothing (200)."""
+        from ..domain.change import Step
         from ..domain.decisions import check_manual_switch
-        from ..domain.models import EventType, Switch
-        from ..engine import Step
+        from ..domain.models import EventType, ProxyAggregate, Switch
         from ..store.db import Connection
-        from ..store.proxies import ProxyAggregate
 
         def lock(con: Connection) -> list[str]:
             try:
-                return [proxies.lock_proxy(con, proxy_id, principal)]
+                return [locks.lock_proxy(con, proxy_id, principal)]
             except ProxyNotFound:
                 raise RedundancyNotFound(f"no redundancy status for proxy {proxy_id}") from None
 

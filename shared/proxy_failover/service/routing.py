@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..identity import Principal
-from ..store import proxies
+from ..store import route as route_store
 from .unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -14,5 +14,5 @@ if TYPE_CHECKING:
 
 class RoutingUseCases(UnitOfWork):
     def route(self, principal: Principal, proxy_id: str) -> RouteAnswer:
-        answer: RouteAnswer = proxies.route(self.db.autocommit(), proxy_id, principal)
+        answer: RouteAnswer = route_store.route(self.db.autocommit(), proxy_id, principal)
         return answer

@@ -12,7 +12,8 @@ from ..settings import Settings, get_settings
 from ..store.db import Connection, Database, get_database
 
 if TYPE_CHECKING:
-    from ..engine import Batch, Outcome, StepFor
+    from ..domain.change import Change
+    from ..engine import StepFor
     from ..store.changes import OutboxRow
 
     Publish = Callable[[Sequence[OutboxRow]], object]
@@ -51,16 +52,17 @@ class UnitOfWork:
         actor: str,
         publish: Publish | None = None,
         dry_run: bool = False,
-    ) -> list[Outcome]:
-        """Lock the proxies `lock` names (BEGIN travels with it), let the engine read them, apply the
-        steps and write everything with the COMMIT: three round trips. Then publish what was decided
+    ) -> list[Change]:
+        """Lock the proxies `lock` names (BEGIN travels with it), let the engine read them, decide each
+        step's change and write everything with the COMMIT: three round trips (a statement more for
+        an owner's storm state when the write pages someone). Then publish what was decided
         (right away, or by `publish`: the sweep's publisher thread). A `dry_run` decides the same under
         the same locks, then rolls back and publishes nothing."""
         from .. import engine
 
         settings = self.settings
 
-        def work(con: Connection) -> tuple[Batch, list[Outcome]]:
+        def work(con: Connection) -> tuple[list[OutboxRow], list[Change]]:
             return engine.run(
                 con,
                 lock(con),
@@ -74,13 +76,13 @@ class UnitOfWork:
             )
 
         try:
-            batch, outcomes = self.db.run_in_transaction(work)
+            outbox, changes = self.db.run_in_transaction(work)
         except engine.DryRun as decided:
-            return decided.outcomes
+            return decided.changes
         if publish is not None:
-            publish(batch.outbox)
+            publish(outbox)
         else:
             from ..notify.relay import deliver_now
 
-            deliver_now(self.db, batch.outbox, self.settings)
-        return outcomes
+            deliver_now(self.db, outbox, self.settings)
+        return changes

@@ -1,4 +1,5 @@
-"""Writing what the engine decided, for any number of proxies, in one statement.
+"""Writing what the engine decided (`domain.change.Change`s), for any number of proxies, in one
+statement: the only place a change becomes rows and column names.
 
 Each part of the statement reads its own recordset (an empty one changes nothing), and data-modifying
 WITH parts always run to completion. The parts touch different rows, so none needs to see another's
@@ -11,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..domain.models import Drill, EventStatus, FailoverConfig, Instance
+from ..domain.change import Change
+from ..domain.models import LedgerEvent
 from .db import Connection
-from .metrics import METRICS_INSERT
-from .rows import CONFIG_COLUMNS, EventRow, instance_state, new_instance_row, recordset
+from .metrics import METRICS_INSERT, sample_row
+from .rows import CONFIG_COLUMNS, Listed, instance_state, listed_json, new_instance_row, recordset
 
 
 class OutboxRow(NamedTuple):
@@ -24,30 +26,6 @@ class OutboxRow(NamedTuple):
     user_id: str | None
     severity: str
     message: dict[str, Any]
-
-
-class ProxyWrite(NamedTuple):
-    """Everything one proxy's plan changes, ready for the statement below."""
-
-    proxy_id: str
-    instances: list[Instance]  # changed instances only
-    added: list[Instance]  # registered in this transaction
-    removed: list[str]  # deregistered in this transaction (their ledger rows stay)
-    active_instance_id: str | None
-    active_changed: bool
-    redundancy: dict[str, Any] | None
-    recovery_closures: list[dict[str, Any]]
-    config: FailoverConfig | None = None  # the whole configuration, when it changed
-    metrics: list[dict[str, Any]] | None = None
-    # (instance id, Idempotency-Key, the answer) of a keyed health report
-    report_key: tuple[str, str, dict[str, Any]] | None = None
-    # The proxy's drill changed: started (its event, end, instance to return to) or over (None)
-    drill_changed: bool = False
-    drill: Drill | None = None
-    # Events of earlier transactions this one completes (a drill's): id, status, error_message
-    completions: list[dict[str, Any]] = []
-    # A configuration change's version: the whole config, the changed fields, who
-    config_version: dict[str, Any] | None = None
 
 
 _CONFIG_TYPES = {
@@ -128,11 +106,14 @@ WITH instances AS (
           drill_event_id uuid, drill_until timestamptz, drill_return_to uuid)
      WHERE p.proxy_id = r.proxy_id
 ), completions AS (
-    -- events of earlier transactions (a drill's), unless somebody completed them meanwhile
+    -- events of earlier transactions (a drill's, an operator's completion); each proxy's are written
+    -- under its lock, so "still in progress" was read and holds
     UPDATE proxy_failover_events e SET
         status = r.status, error_message = r.error_message, completed_at = CAST(:now AS timestamptz),
-        duration_ms = GREATEST(0, (extract(epoch FROM (CAST(:now AS timestamptz) - e.started_at)) * 1000)::integer)
-      FROM jsonb_to_recordset(CAST(:completions AS jsonb)) AS r(id uuid, status text, error_message text)
+        duration_ms = COALESCE(r.duration_ms,
+            GREATEST(0, (extract(epoch FROM (CAST(:now AS timestamptz) - e.started_at)) * 1000)::integer))
+      FROM jsonb_to_recordset(CAST(:completions AS jsonb)) AS r(
+          id uuid, status text, error_message text, duration_ms integer)
      WHERE e.id = r.id AND e.status = 'in_progress'
 ), versions AS (
     -- numbered under the proxy's lock: one writer of a proxy's config at a time
@@ -205,8 +186,7 @@ SELECT 1
 
 def write(
     con: Connection,
-    writes: list[ProxyWrite],
-    events: list[EventRow],
+    changes: list[Change],
     outbox: list[OutboxRow],
     *,
     now: datetime,
@@ -214,40 +194,49 @@ def write(
     storms: list[dict[str, Any]] | None = None,
     commit: bool = False,
 ) -> None:
-    """Persist plans for many proxies: one statement, whatever their number (none when nothing changed,
-    and then a pending COMMIT goes on its own)."""
+    """Persist the changes of many proxies: one statement, whatever their number (none when nothing
+    changed, and then a pending COMMIT goes on its own)."""
     parts = {
-        "instances": [instance_state(i) for w in writes for i in w.instances],
-        "added": [new_instance_row(i) for w in writes for i in w.added],
-        "removed": [instance_id for w in writes for instance_id in w.removed],
-        "report_keys": [
-            {"instance_id": w.report_key[0], "key": w.report_key[1], "response": w.report_key[2]}
-            for w in writes
-            if w.report_key is not None
-        ],
+        "instances": [instance_state(i) for c in changes for i in c.changed],
+        "added": [new_instance_row(i) for c in changes for i in c.added],
+        "removed": [instance_id for c in changes for instance_id in c.removed],
+        "report_keys": [_report_key(c) for c in changes if c.report_key is not None],
         "proxies": [
-            {
-                "proxy_id": w.proxy_id,
-                "set_active": w.active_changed,
-                "active_instance_id": w.active_instance_id,
-                "interval": None if w.config is None else w.config.health_check_interval_seconds,
-                "set_drill": w.drill_changed,
-                "drill_event_id": w.drill.event_id if w.drill else None,
-                "drill_until": w.drill.until if w.drill else None,
-                "drill_return_to": w.drill.return_to if w.drill else None,
-            }
-            for w in writes
-            if w.active_changed or w.config is not None or w.drill_changed
+            _proxy_row(c) for c in changes if c.active_changed or c.config is not None or c.drill_changed
         ],
-        "completions": [c for w in writes for c in w.completions],
-        "versions": [w.config_version for w in writes if w.config_version is not None],
+        "completions": [
+            {
+                "id": x.event_id,
+                "status": x.status.value,
+                "error_message": x.error,
+                "duration_ms": x.duration_ms,
+            }
+            for c in changes
+            for x in c.closures
+            if x.event_id is not None
+        ],
+        "versions": [_version_row(c) for c in changes if c.config_version is not None],
         "storms": storms or [],
-        "config": [{"proxy_id": w.proxy_id, **w.config._asdict()} for w in writes if w.config is not None],
-        "events": [_event_dict(e) for e in events],
-        "closures": [c for w in writes for c in w.recovery_closures],
-        "redundancy": [w.redundancy for w in writes if w.redundancy is not None],
+        "config": [
+            {"proxy_id": c.before.proxy_id, **c.config._asdict()} for c in changes if c.config is not None
+        ],
+        "events": [_event_row(e) for c in changes for e in c.events],
+        "closures": [
+            {
+                "instance_id": x.recovery_of,
+                "status": x.status.value,
+                "error_message": x.error,
+                "completed_at": now,
+            }
+            for c in changes
+            for x in c.closures
+            if x.recovery_of is not None
+        ],
+        "redundancy": [_posture_row(c) for c in changes if c.posture is not None],
         "outbox": [o._asdict() for o in outbox],
-        "metrics": [m for w in writes for m in w.metrics or ()],
+        "metrics": [
+            sample_row(instance_id, now, sample) for c in changes for instance_id, sample in c.metrics
+        ],
     }
     if any(parts.values()):
         con.run(
@@ -259,13 +248,57 @@ def write(
         )
 
 
-def _event_dict(e: EventRow) -> dict[str, Any]:
+def _proxy_row(c: Change) -> dict[str, Any]:
+    drill = c.drill
+    return {
+        "proxy_id": c.before.proxy_id,
+        "set_active": c.active_changed,
+        "active_instance_id": c.active_instance_id,
+        "interval": None if c.config is None else c.config.health_check_interval_seconds,
+        "set_drill": c.drill_changed,
+        "drill_event_id": drill.event_id if drill else None,
+        "drill_until": drill.until if drill else None,
+        "drill_return_to": drill.return_to if drill else None,
+    }
+
+
+def _report_key(c: Change) -> dict[str, Any]:
+    assert c.report_key is not None
+    instance_id, key = c.report_key
+    answer = listed_json(Listed(c.instance(instance_id), instance_id == c.active_instance_id))
+    return {"instance_id": instance_id, "key": key, "response": answer}
+
+
+def _version_row(c: Change) -> dict[str, Any]:
+    version = c.config_version
+    assert version is not None
+    return {
+        "proxy_id": c.before.proxy_id,
+        "config": version.config,
+        "changes": version.changes,
+        "changed_by": version.changed_by,
+    }
+
+
+def _event_row(e: LedgerEvent) -> dict[str, Any]:
     row = e._asdict()
     del row["error_message"]  # never set at creation
     return row
 
 
-def recovery_closure(
-    instance_id: str, status: EventStatus, error: str | None, at: datetime
-) -> dict[str, Any]:
-    return {"instance_id": instance_id, "status": status.value, "error_message": error, "completed_at": at}
+def _posture_row(c: Change) -> dict[str, Any]:
+    r = c.posture
+    assert r is not None
+    return {
+        "proxy_id": c.before.proxy_id,
+        "total_instances": r.total_instances,
+        "healthy_instances": r.healthy_instances,
+        "unhealthy_instances": r.unhealthy_instances,
+        "active_instance_id": r.active_instance_id,
+        "backup_instance_ids": list(r.backup_instance_ids),
+        "redundancy_level": r.redundancy_level,
+        "is_degraded": r.is_degraded,
+        "degraded_reasons": list(r.degraded_reasons),
+        "last_failover_at": c.now if c.switch else None,
+        "last_failover_reason": c.switch.reason if c.switch else None,
+    }

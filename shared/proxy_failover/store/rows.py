@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..domain.models import (
     FailoverConfig,
     HealthStatus,
     Instance,
+    LedgerEvent,
     LoadBalancingAlgorithm,
     Maintenance,
     ProbeOptions,
@@ -76,31 +77,14 @@ class StoredRedundancy:
         self.last_failover_at, self.last_failover_reason = last_failover_at, last_failover_reason
 
 
-class EventRow(NamedTuple):
-    """A ledger event, as written and as read."""
-
-    id: str
-    proxy_id: str
-    event_type: str
-    status: str
-    source_instance_id: str | None
-    target_instance_id: str | None
-    reason: str
-    actor: str
-    started_at: datetime
-    completed_at: datetime | None = None
-    duration_ms: int | None = None
-    error_message: str | None = None
+EVENT_COLUMNS = ", ".join(f"e.{name}" for name in LedgerEvent._fields)
 
 
-EVENT_COLUMNS = ", ".join(f"e.{name}" for name in EventRow._fields)
-
-
-def event_from_row(row: dict[str, Any]) -> EventRow:
-    values = {name: row[name] for name in EventRow._fields}
+def event_from_row(row: dict[str, Any]) -> LedgerEvent:
+    values = {name: row[name] for name in LedgerEvent._fields}
     for name in ("id", "source_instance_id", "target_instance_id"):
         values[name] = _str(values[name])
-    return EventRow(**values)
+    return LedgerEvent(**values)
 
 
 class Listed:

@@ -1,0 +1,84 @@
+"""The proxy aggregate as a writer reads it after locking (its instances locked too), or as one
+snapshot shows it for a decision that changes nothing: the proxy row (owner, active instance, drill),
+its config, its instances and its stored posture, in one statement."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+from ..domain.models import Drill, ProxyAggregate
+from ..errors import ProxyNotFound
+from ..identity import Principal
+from .db import Connection
+from .rows import CONFIG_SELECT, INSTANCE_NAMES, config_from_row, instance_from_row, redundancy_from_row
+from .tenancy import VISIBLE as _VISIBLE
+from .tenancy import visible_to
+
+_REDUNDANCY_NAMES = (
+    "total_instances",
+    "healthy_instances",
+    "unhealthy_instances",
+    "active_instance_id",
+    "backup_instance_ids",
+    "redundancy_level",
+    "is_degraded",
+    "degraded_reasons",
+)
+_AGGREGATE = f"""
+SELECT p.proxy_id, p.owner_id, p.active_instance_id, {CONFIG_SELECT}, c.created_at AS cfg_created_at,
+       p.drill_event_id, p.drill_until, p.drill_return_to,
+       {", ".join(f"r.{c} AS r_{c}" for c in _REDUNDANCY_NAMES)},
+       {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}
+  FROM proxies p
+  LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
+  LEFT JOIN proxy_redundancy_status r ON r.proxy_id = p.proxy_id
+  LEFT JOIN {{instances}} i ON i.proxy_id = p.proxy_id
+ WHERE {{where}}
+ ORDER BY p.proxy_id, i.id
+"""
+# Proxies this transaction has locked, their instances locked too (in id order, as every writer does).
+_READ_LOCKED = (
+    "WITH locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id = ANY(CAST(:ids AS text[]))"
+    " ORDER BY proxy_id, id FOR UPDATE) "
+    + _AGGREGATE.format(instances="locked", where="p.proxy_id = ANY(CAST(:ids AS text[]))")
+)
+# One proxy as one snapshot shows it, without locks (for decisions that change nothing).
+_READ_STATE = _AGGREGATE.format(instances="proxy_instances", where=f"p.proxy_id = :proxy_id AND {_VISIBLE}")
+
+
+def _aggregates(rows: list[dict[str, Any]]) -> list[ProxyAggregate]:
+    found = []
+    for proxy_id, group in groupby(rows, key=lambda r: r["proxy_id"]):
+        members = list(group)
+        first = members[0]
+        found.append(
+            ProxyAggregate(
+                proxy_id=proxy_id,
+                owner_id=first["owner_id"],
+                active_instance_id=None
+                if first["active_instance_id"] is None
+                else str(first["active_instance_id"]),
+                config=config_from_row(first),
+                config_created_at=first["cfg_created_at"],
+                previous=redundancy_from_row(first, prefix="r_"),
+                instances=[instance_from_row(r, prefix="i_") for r in members if r["i_id"] is not None],
+                drill=None
+                if first["drill_event_id"] is None
+                else Drill(str(first["drill_event_id"]), first["drill_until"], str(first["drill_return_to"])),
+            )
+        )
+    return found
+
+
+def read_locked(con: Connection, proxy_ids: list[str]) -> list[ProxyAggregate]:
+    """The aggregates of proxies this transaction has locked (call after `lock_*`/`ensure_proxy`)."""
+    return _aggregates(con.rows_as_dicts(_READ_LOCKED, ids=proxy_ids))
+
+
+def read_state(con: Connection, proxy_id: str, principal: Principal) -> ProxyAggregate:
+    """One proxy as of one snapshot, without locks; ProxyNotFound when not visible."""
+    rows = con.rows_as_dicts(_READ_STATE, proxy_id=proxy_id, **visible_to(principal))
+    if not rows:
+        raise ProxyNotFound(f"proxy {proxy_id} not found")
+    return _aggregates(rows)[0]

@@ -1,0 +1,80 @@
+"""The common health report in one statement: a check result that moves an instance's counters but
+not its status, applied and answered in one round trip. Anything else falls through to the engine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..domain.models import HealthStatus, MetricsSample
+from ..identity import Principal
+from .db import Connection
+from .metrics import METRICS_INSERT, sample_row
+from .rows import INSTANCE_NAMES, Listed, config_or_default, instance_from_row, recordset
+from .tenancy import VISIBLE as _VISIBLE
+from .tenancy import visible_to
+
+# The check changes counters but not the status. The WHERE clause is the state machine's "status
+# unchanged" condition (domain.health.status_after), re-checked by PostgreSQL on the locked row;
+# anything else falls through to the engine. Flapping instances, and connection counts that order a
+# least-connections proxy's backups, always take the engine's path.
+_REPORT_FAST = f"""
+WITH target AS (
+    SELECT i.id, p.active_instance_id,
+           {config_or_default("unhealthy_threshold")} AS fall, {config_or_default("healthy_threshold")} AS rise,
+           {config_or_default("failover_strategy")} AS strategy
+      FROM proxy_instances i
+      JOIN proxies p ON p.proxy_id = i.proxy_id
+      LEFT JOIN proxy_failover_configurations c ON c.proxy_id = i.proxy_id
+     WHERE i.id = CAST(:id AS uuid) AND {_VISIBLE}
+), updated AS (
+    UPDATE proxy_instances i SET
+        consecutive_failures = CASE CAST(:result AS text)
+            WHEN 'unhealthy' THEN i.consecutive_failures + 1 WHEN 'healthy' THEN 0
+            ELSE i.consecutive_failures END,
+        consecutive_successes = CASE CAST(:result AS text)
+            WHEN 'healthy' THEN i.consecutive_successes + 1 WHEN 'unhealthy' THEN 0
+            ELSE i.consecutive_successes END,
+        last_health_check = CAST(:now AS timestamptz),
+        last_result_at = CAST(:now AS timestamptz),
+        connection_count = COALESCE(CAST(:connections AS integer), i.connection_count),
+        updated_at = CAST(:now AS timestamptz)
+      FROM target t
+     WHERE i.id = t.id
+       AND NOT i.is_flapping
+       AND (CAST(:connections AS integer) IS NULL OR t.strategy <> 'least_connections')
+       AND CASE CAST(:result AS text)
+            WHEN 'unhealthy' THEN i.health_status = 'unhealthy' OR i.consecutive_failures + 1 < t.fall
+            WHEN 'healthy' THEN i.health_status = 'healthy'
+                 OR (i.health_status = 'unhealthy' AND i.consecutive_successes + 1 < t.rise)
+            ELSE true END
+    RETURNING {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}, t.active_instance_id
+), stored_metrics AS ({METRICS_INSERT} WHERE EXISTS (SELECT 1 FROM updated))
+SELECT (SELECT count(*) FROM target) AS found, u.*
+  FROM (SELECT 1) AS one LEFT JOIN updated u ON true
+"""
+
+
+def report_fast(
+    con: Connection,
+    instance_id: str,
+    principal: Principal,
+    result: HealthStatus,
+    now: datetime,
+    metrics: MetricsSample | None,
+) -> tuple[bool, Listed | None]:
+    """(found, instance): the instance after the report when this path applied, else None."""
+    row = con.one(
+        _REPORT_FAST,
+        id=instance_id,
+        **visible_to(principal),
+        result=result.value,
+        now=now,
+        connections=None if metrics is None else metrics.connection_count,
+        metrics=recordset([sample_row(instance_id, now, metrics)] if metrics else []),
+    )
+    assert row is not None
+    if not row["found"]:
+        return False, None
+    if row["i_id"] is None:
+        return True, None
+    return True, Listed(instance_from_row(row, prefix="i_"), row["active_instance_id"] == row["i_id"])
