@@ -50,48 +50,6 @@ def say(message: str) -> None:
     print(f"[local] {message}", flush=True)
 
 
-class NotificationBridge(threading.Thread):
-    """Reads the SQS queue subscribed to the topic and appends each message to a JSON-lines file."""
-
-    def __init__(self, sqs: Any, queue_url: str, path: Path) -> None:
-        super().__init__(name="notifications", daemon=True)
-        self.sqs, self.queue_url, self.path = sqs, queue_url, path
-        self.stopping = threading.Event()
-        self.delivered = 0
-
-    def run(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        while not self.stopping.is_set():
-            try:
-                batch = self.sqs.receive_message(
-                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-                )
-            except Exception:
-                if self.stopping.wait(0.5):
-                    return
-                continue
-            messages = batch.get("Messages", [])
-            if not messages:
-                continue
-            lines = []
-            for message in messages:
-                envelope = json.loads(message["Body"])
-                line = json.loads(envelope["Message"])
-                line["attributes"] = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-                lines.append(line)
-                say(
-                    f"notification {line.get('type')} proxy={line.get('proxyId')} severity={line.get('severity')}"
-                )
-            with self.path.open("a", encoding="utf-8") as out:
-                out.write("".join(json.dumps(line) + "\n" for line in lines))
-            self.delivered += len(lines)
-            # One call per batch of ten (a call per message fell thousands behind in a failover storm).
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]} for k, m in enumerate(messages)],
-            )
-
-
 class _Invoker(threading.Thread):
     """Runs a function's invocations on threads of their own, at most `concurrency` at once (its
     reserved concurrency), each with the deployed timeout's proportions to the schedule (runs 7/6 of
@@ -213,6 +171,30 @@ def swagger_ui_dir() -> Path:
     return Path(swagger_ui.__file__).with_name("static")
 
 
+# API Gateway's own limit of a request's payload (HTTP API: 10 MB); the functions' is smaller (413).
+GATEWAY_BODY_LIMIT = 10 * 1024 * 1024
+
+
+def _read_chunked(stream: Any, limit: int) -> bytes | None:
+    """A chunked request body (RFC 9112 7.1): its data, trailers skipped; None past `limit` or when
+    the framing is broken."""
+    data = bytearray()
+    while True:
+        line = stream.readline(1026)
+        try:
+            size = int(line.split(b";", 1)[0].strip() or b"x", 16)
+        except ValueError:
+            return None
+        if size == 0:
+            while stream.readline(8194).strip():  # trailer fields, then the empty line
+                pass
+            return bytes(data)
+        if len(data) + size > limit:
+            return None
+        data += stream.read(size)
+        stream.readline(3)  # the CRLF after the chunk's data
+
+
 def _http_server(gateway: Any, port: int, database: Any) -> ThreadingHTTPServer:
     swagger = swagger_ui_dir()
     assets = {f"/docs/{p.name}" for p in swagger.iterdir() if p.suffix in {".js", ".css", ".png"}}
@@ -232,11 +214,9 @@ def _http_server(gateway: Any, port: int, database: Any) -> ThreadingHTTPServer:
             if self.command == "GET" and parts.path in {"/docs", "/docs/"} | assets:
                 self._docs(parts.path)
                 return
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = 0
-            body = self.rfile.read(length) if length > 0 else b""
+            body = self._body()
+            if body is None:
+                return
             # One of the pool's connections for this request: a thread per client, a bounded number
             # of database connections.
             with database.lease():
@@ -253,6 +233,33 @@ def _http_server(gateway: Any, port: int, database: Any) -> ThreadingHTTPServer:
             self.wfile.flush()
             if os.environ.get("LOCAL_ACCESS_LOG", "true") == "true":
                 say(f"{self.command} {self.path} -> {status} ({function or 'no route'})")
+
+        def _body(self) -> bytes | None:
+            """The request body, framed by Content-Length or chunked (API Gateway accepts both); None
+            when the request was answered already (a body the gateway would refuse)."""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                data = _read_chunked(self.rfile, GATEWAY_BODY_LIMIT)
+                if data is None:
+                    self._refuse(413, b'{"message":"Request Entity Too Large"}')
+                return data
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = 0
+            if length > GATEWAY_BODY_LIMIT:
+                self._refuse(413, b'{"message":"Request Entity Too Large"}')
+                return None
+            return self.rfile.read(length) if length > 0 else b""
+
+        def _refuse(self, status: int, payload: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+            self.close_connection = True
 
         def _docs(self, path: str) -> None:
             name = path.removeprefix("/docs").strip("/") or "index.html"
@@ -307,6 +314,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{config.port}"
         # (SQS client, queue URL) of the sweep workers' queue; None: the dispatcher sweeps itself
         self.work_queue: tuple[Any, str] | None = None
+        self.emulators: Any = None  # the local SNS/SQS process (none when given an SNS of one's own)
 
     def start(self) -> None:
         config = self.config
@@ -399,53 +407,44 @@ class Stack:
                 raise SystemExit(
                     "AWS_ENDPOINT_URL_SNS is set: set NOTIFICATIONS_TOPIC_ARN to a topic there too"
                 )
+            _credentials_for(endpoint)
             say(f"SNS at {endpoint} (AWS_ENDPOINT_URL_SNS), topic {os.environ['NOTIFICATIONS_TOPIC_ARN']}")
             return
-        import logging
-
         import boto3
-        from moto.server import ThreadedMotoServer
 
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        from .emulators import CREDENTIALS, REGION, Emulators
 
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-        moto.start()
-        host, port = moto.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+        emulators = Emulators.start(
+            self.config.notifications_file,
+            self.config.data_dir,
+            echo=os.environ.get("LOCAL_ACCESS_LOG", "true") == "true",
+        )
+        endpoint = emulators.info["endpoint"]
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL_SNS": endpoint,
                 "AWS_ENDPOINT_URL_SQS": endpoint,
-                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
-                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
-                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", CREDENTIALS["AWS_ACCESS_KEY_ID"]),
+                "AWS_SECRET_ACCESS_KEY": os.environ.get(
+                    "AWS_SECRET_ACCESS_KEY", CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+                ),
+                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", REGION),
+                "NOTIFICATIONS_TOPIC_ARN": emulators.info["topic"],
+                # The sweep workers' queue, as deployed: the dispatcher sends, WorkQueueConsumer runs workers.
+                "SWEEP_WORK_QUEUE_URL": emulators.info["work_queue"],
             }
         )
-        region = os.environ["AWS_DEFAULT_REGION"]
-        sns = boto3.client("sns", region_name=region, endpoint_url=endpoint)
-        sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint)
-        topic = sns.create_topic(Name="proxy-failover-events-local")["TopicArn"]
-        queue = sqs.create_queue(QueueName="local-notifications")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-        os.environ["NOTIFICATIONS_TOPIC_ARN"] = topic
-        # The sweep workers' queue, as deployed: the dispatcher sends, WorkQueueConsumer runs workers.
-        work = sqs.create_queue(QueueName="sweep-work")["QueueUrl"]
-        os.environ["SWEEP_WORK_QUEUE_URL"] = work
-        self.work_queue = (sqs, work)
+        sqs = boto3.client("sqs", region_name=os.environ["AWS_DEFAULT_REGION"], endpoint_url=endpoint)
+        self.work_queue = (sqs, emulators.info["work_queue"])
+        self.emulators = emulators
         from proxy_failover.settings import reset_settings
 
         reset_settings()
-        bridge = NotificationBridge(sqs, queue, self.config.notifications_file)
-        bridge.start()
-
-        def close_sns() -> None:
-            bridge.stopping.set()
-            bridge.join(timeout=5)
-            moto.stop()
-
-        self._closers.append(close_sns)
-        say(f"local SNS at {endpoint}; notifications -> {self.config.notifications_file}")
+        self._closers.append(emulators.stop)
+        say(
+            f"local SNS at {endpoint} (its own process, pid {emulators.process.pid});"
+            f" notifications -> {self.config.notifications_file}"
+        )
 
     def close(self) -> None:
         while self._closers:
@@ -457,6 +456,26 @@ class Stack:
         from proxy_failover.store.db import get_database
 
         get_database().close_pool()
+
+
+def _credentials_for(endpoint: str) -> None:
+    """An SNS of the user's own needs credentials to sign with. Outside AWS any will do: without them
+    botocore would refuse every publish (NoCredentialsError) for as long as the stack runs, so a
+    non-AWS endpoint gets dummy ones; an AWS endpoint without credentials is refused at once."""
+    import botocore.session
+
+    if botocore.session.get_session().get_credentials() is not None:
+        return
+    host = (urlsplit(endpoint).hostname or "").lower()
+    if host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"):
+        raise SystemExit(
+            f"AWS_ENDPOINT_URL_SNS is {endpoint} (AWS) and no AWS credentials are set:"
+            " set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        )
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    say(f"no AWS credentials set: signing for {endpoint} with dummy ones (it is not AWS)")
 
 
 def main() -> int:

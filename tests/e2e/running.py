@@ -65,6 +65,11 @@ class RunningStack:
             return []
         return [json.loads(line) for line in self.notifications.read_text().splitlines() if line.strip()]
 
+    def emulators_pid(self) -> int | None:
+        """The local SNS/SQS process, which outlives the stack until it has written out what it holds."""
+        found = re.search(r"local SNS at \S+ \(its own process, pid (\d+)\)", self.log.read_text())
+        return int(found.group(1)) if found else None
+
     def sns_port(self) -> int | None:
         found = re.search(r"local SNS at http://127\.0\.0\.1:(\d+)", self.log.read_text())
         return int(found.group(1)) if found else None
@@ -80,7 +85,7 @@ class RunningStack:
         return code
 
 
-def start_stack(tmp: Path, **env: str) -> RunningStack:
+def start_stack(tmp: Path, unset: tuple[str, ...] = (), **env: str) -> RunningStack:
     port = free_port()
     log = tmp / "stack.log"
     notifications = tmp / "notifications.jsonl"
@@ -95,6 +100,8 @@ def start_stack(tmp: Path, **env: str) -> RunningStack:
         "LOCAL_ACCESS_LOG": "true",
         **env,
     }
+    for name in unset:
+        environment.pop(name, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "local"],
         cwd=ROOT,

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,129 @@ def test_a_stop_signal_that_lands_on_any_thread_stops_the_stack(stack):
         stack.process.kill()
         raise AssertionError("the stack ignored a SIGINT delivered to a worker thread") from None
     assert "stopped" in stack.log.read_text()
+
+
+def _fail_over_many(stack: RunningStack, count: int, prefix: str) -> None:
+    """`count` proxies of two instances each, whose active instance then fails: a few notices each."""
+    for k in range(count):
+        proxy = f"{prefix}-{k}"
+        stack.request(
+            "POST", "/proxy/failover/config", {"proxyId": proxy, "config": {"unhealthyThreshold": 1}}, USER
+        )
+        ids = []
+        for priority, name in enumerate(("a", "b")):
+            _, body, _ = stack.request(
+                "POST",
+                "/proxy/instances",
+                {"proxyId": proxy, "instanceData": {"instanceName": name, "priority": priority}},
+                USER,
+            )
+            ids.append(body["data"]["id"])
+            stack.request("PUT", f"/proxy/instances/{ids[-1]}/health", {"healthStatus": "healthy"}, USER)
+        status, _, _ = stack.request(
+            "PUT", f"/proxy/instances/{ids[0]}/health", {"healthStatus": "unhealthy"}, USER
+        )
+        assert status == 200
+
+
+def test_a_kill_9_of_the_stack_loses_no_notification_sns_accepted(migrated, tmp_path):
+    # Given notifications the stack published (the outbox marked them sent), some maybe not yet bridged
+    stack = start_stack(tmp_path, DATABASE_URL=migrated, SCHEDULE_SECONDS="0")
+    emulators = stack.emulators_pid()
+    assert emulators is not None, stack.log.read_text()
+    _fail_over_many(stack, 12, "killed")
+    # When the stack is killed at once, with no chance to stop anything
+    stack.process.send_signal(signal.SIGKILL)
+    stack.process.wait(timeout=10)
+    # Then the local SNS writes out what it accepted, and goes
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{emulators}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{emulators}").exists(), "the emulators outlived their work"
+    db = Database.from_url(migrated)
+    try:
+        sent = {
+            str(r[0])
+            for r in db.autocommit().run("SELECT id FROM notification_outbox WHERE sent_at IS NOT NULL")
+        }
+    finally:
+        db.discard()
+    written = {n["id"] for n in stack.notices()}
+    assert len(sent) > 30 and sent <= written, sorted(sent - written)[:5]
+
+
+def test_the_stack_signs_for_an_sns_of_the_users_own_without_credentials(migrated, tmp_path):
+    from moto.server import ThreadedMotoServer
+
+    from tests.e2e.running import free_port
+
+    # Given an SNS that is not AWS, and no AWS credentials anywhere in the stack's environment
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    moto.start()
+    try:
+        import boto3
+
+        host, port = moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        keys = {"aws_access_key_id": "x", "aws_secret_access_key": "x", "region_name": "eu-west-1"}
+        sns = boto3.client("sns", endpoint_url=endpoint, **keys)
+        sqs = boto3.client("sqs", endpoint_url=endpoint, **keys)
+        topic = sns.create_topic(Name="mine")["TopicArn"]
+        queue = sqs.create_queue(QueueName="mine")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        stack = start_stack(
+            tmp_path,
+            unset=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"),
+            DATABASE_URL=migrated,
+            AWS_ENDPOINT_URL_SNS=endpoint,
+            NOTIFICATIONS_TOPIC_ARN=topic,
+            AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+            AWS_CONFIG_FILE=str(tmp_path / "none"),
+            SCHEDULE_SECONDS="0",
+        )
+        try:
+            # When something happens that is published
+            _fail_over_many(stack, 1, "own-sns")
+            # Then it reaches that SNS
+            deadline = time.monotonic() + 20
+            got = []
+            while not got and time.monotonic() < deadline:
+                got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+            assert got, stack.log.read_text()[-3000:]
+            assert "dummy" in stack.log.read_text()
+        finally:
+            stack.stop()
+    finally:
+        moto.stop()
+
+
+def test_an_aws_sns_endpoint_without_credentials_is_refused_at_start(migrated, tmp_path):
+    with pytest.raises(AssertionError, match="no AWS credentials are set"):
+        start_stack(
+            tmp_path,
+            unset=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"),
+            DATABASE_URL=migrated,
+            AWS_ENDPOINT_URL_SNS="https://sns.eu-west-1.amazonaws.com",
+            NOTIFICATIONS_TOPIC_ARN="arn:aws:sns:eu-west-1:000000000000:t",
+            AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+            AWS_CONFIG_FILE=str(tmp_path / "none"),
+            SCHEDULE_SECONDS="0",
+        )
+
+
+def test_a_chunked_request_body_is_accepted_as_api_gateway_accepts_it(stack):
+    connection = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=20)
+    try:
+        body = json.dumps({"proxyId": "chunky", "config": {"unhealthyThreshold": 2}}).encode()
+        pieces = (body[k : k + 7] for k in range(0, len(body), 7))
+        headers = {"Authorization": f"Bearer {USER}", "Content-Type": "application/json"}
+        connection.request(
+            "POST", "/proxy/failover/config", body=pieces, headers=headers, encode_chunked=True
+        )
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 201, answer
+    assert answer["data"]["unhealthyThreshold"] == 2

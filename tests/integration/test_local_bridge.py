@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local.stack import NotificationBridge
+from local.emulators import NotificationBridge
 
 
 class CountingSqs:
