@@ -1,10 +1,17 @@
 """`make demo`: a proxy with three local instances; watch them turn healthy, kill the primary, see the
-failover happen (ledger, redundancy, SNS notification), bring it back and see the failback."""
+failover happen (ledger, redundancy, SNS notification), bring it back and see the failback.
+
+The demo runs a stack of its own on data of its own (a scratch database on DATABASE_URL's server, else
+an embedded PostgreSQL in a temporary folder), so a `make run` already up is neither disturbed nor
+disturbing (its sweep, which may not probe loopback, would mark the demo's instances unhealthy). It
+leaves nothing behind: the database is dropped and the folder removed; when it fails, it says where
+the stack's log is (and keeps only that)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +19,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
@@ -94,6 +103,42 @@ def wait_until(what: str, check: Any, seconds: float = 60) -> Any:
 
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="proxy-failover-demo-"))
+    log_path = workdir / "stack.log"
+    with _own_database(workdir) as database_url:
+        try:
+            code = _run(workdir, log_path, database_url)
+        except BaseException as failure:
+            kept = _keep_only_the_log(workdir, log_path)
+            print(f"\nthe demo failed ({failure}); the stack's log is {kept}", file=sys.stderr, flush=True)
+            raise
+    shutil.rmtree(workdir, ignore_errors=True)
+    return code
+
+
+@contextmanager
+def _own_database(workdir: Path) -> Iterator[str | None]:
+    """A scratch database on DATABASE_URL's server, dropped afterwards; None: the stack starts an
+    embedded PostgreSQL in the demo's folder (LOCAL_DATA_DIR), removed with it."""
+    from .embedded_pg import scratch_database
+
+    server = os.environ.get("DATABASE_URL")
+    if not server:
+        yield None
+        return
+    with scratch_database(server, "pf_demo") as url:
+        yield url
+
+
+def _keep_only_the_log(workdir: Path, log: Path) -> Path:
+    if not log.exists():
+        return log
+    kept = Path(tempfile.gettempdir()) / f"proxy-failover-demo-{os.getpid()}.log"
+    shutil.copyfile(log, kept)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return kept
+
+
+def _run(workdir: Path, log_path: Path, database_url: str | None) -> int:
     notifications = workdir / "notifications.jsonl"
     port = int(os.environ.get("DEMO_PORT", _free_port()))
     env = {
@@ -102,10 +147,14 @@ def main() -> int:
         "SCHEDULE_SECONDS": "1",
         "PROBE_ALLOW_LOOPBACK": "true",
         "LOCAL_NOTIFICATIONS_FILE": str(notifications),
+        "LOCAL_DATA_DIR": str(workdir),
         "LOCAL_ACCESS_LOG": "false",
     }
-    step("starting the local stack (make run) in the background")
-    log = (workdir / "stack.log").open("w")
+    env.pop("DATABASE_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    step("starting a local stack of the demo's own (its own data) in the background")
+    log = log_path.open("w")
     stack = subprocess.Popen(
         [sys.executable, "-m", "local"],
         cwd=ROOT,
@@ -209,14 +258,14 @@ def main() -> int:
         wait_until("the failback", lambda: _active(client, proxy) == "primary", 60)
         show_instances(client, proxy)
         _show_route(client, proxy)
-        print(f"\n   notifications file: {notifications}")
         return 0
     finally:
         for instance in instances.values():
             instance.close()
         stack.send_signal(signal.SIGINT)
         stack.wait(timeout=60)
-        step("stack stopped")
+        log.close()
+        step("stack stopped; its data is removed")
 
 
 def _up(url: str) -> bool:
