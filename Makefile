@@ -82,6 +82,7 @@ lint: $(STAMP) $(TOOLS)/.installed $(CHECKOV_VENV)/.installed ## ruff, formattin
 	@# each handler is a module named `app`, so one at a time (their request bodies are typed)
 	for app in functions/*/app.py; do MYPYPATH=shared:. $(VENV)/bin/mypy --strict --follow-imports=silent $$app || exit 1; done
 	$(PY) -m contract.openapi --check docs/openapi.json
+	$(PY) -m local.walkthrough --check-readme
 	$(SAM) validate --lint --template template.yaml --region eu-west-1
 	$(TOOLS)/bin/cfn-lint template.yaml
 	@# every finding fixed, or skipped in the template with its reason (offline: no download)
@@ -91,8 +92,9 @@ format: $(STAMP)       ## ruff: sort imports, fix what it can, format
 	$(VENV)/bin/ruff check --fix --quiet $(SOURCES)
 	$(VENV)/bin/ruff format --quiet $(SOURCES)
 
-openapi: $(STAMP)      ## regenerate the OpenAPI document, compiled body schemas, README error table
+openapi: $(STAMP)      ## regenerate the OpenAPI document, compiled body schemas, README error table and walk-through
 	$(PY) -m contract.openapi --write docs/openapi.json
+	$(PY) -m local.walkthrough --write-readme
 
 build: $(TOOLS)/.installed       ## sam build: every function and the layer (needs a Python 3.12)
 	@test -n "$(PYTHON312)" || { echo "make build needs Python 3.12 (Lambda's runtime): install it (e.g. pyenv install 3.12)"; exit 1; }

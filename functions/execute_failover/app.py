@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proxy_failover.api.router import Api, Request
+from proxy_failover.api.router import Api, Request, Said
 from proxy_failover.api.views import View, dry_run_view, event_view
 from proxy_failover.service.failover import FailoverUseCases
 
@@ -25,7 +25,7 @@ api = Api()
     errors=(400, 401, 403, 404, 409, 413, 503),
     message="failover executed",
 )
-def execute_failover(request: Request[ExecuteRequest, None]) -> View:
+def execute_failover(request: Request[ExecuteRequest, None]) -> View | Said:
     """409 when the source is no longer active or the target is not healthy (unless `force`). With
     `dryRun: true` the same answers, but nothing changes and nothing is published: the 200 body says
     what would have happened."""
@@ -39,7 +39,9 @@ def execute_failover(request: Request[ExecuteRequest, None]) -> View:
         force=body["force"],
         dry_run=body["dry_run"],
     )
-    return dry_run_view(event) if body["dry_run"] else event_view(event)
+    if body["dry_run"]:
+        return Said(dry_run_view(event), "dry run: nothing was changed or published")
+    return event_view(event)
 
 
 handler = api.handler

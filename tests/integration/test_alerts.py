@@ -283,6 +283,7 @@ def test_a_dry_run_answers_as_the_real_call_and_changes_nothing(db, sns):
         "sourceInstanceId": a["id"],
         "targetInstanceId": b["id"],
     }
+    assert data["message"] == "dry run: nothing was changed or published"
     assert redundancy("dry-1")["activeInstanceId"] == a["id"]
     assert events("dry-1") == [] and drain(sns) == []
     assert db.autocommit().run(outbox)[0][0] == stored

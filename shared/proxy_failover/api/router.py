@@ -56,6 +56,13 @@ class Tagged(NamedTuple):
     etag: str
 
 
+class Said(NamedTuple):
+    """A view with a message of its own instead of the route's (a dry run says it changed nothing)."""
+
+    view: Any
+    message: str
+
+
 class QueryInt(NamedTuple):
     """An integer query parameter: parsed and range-checked without pydantic."""
 
@@ -276,14 +283,17 @@ class Api:
                 if result.etag in named or "*" in named:
                     return {"statusCode": 304, "headers": headers, "body": "", "isBase64Encoded": False}
                 result = result.view
+            message = route.message
+            if isinstance(result, Said):
+                result, message = result.view, result.message
             payload: dict[str, Any]
             if isinstance(result, Page):
                 cursor = None if result.next_key is None else encode_cursor(result.next_key)
                 payload = {"data": result.items, "nextCursor": cursor}
             else:
                 payload = {"data": result}
-            if route.message:
-                payload["message"] = route.message
+            if message:
+                payload["message"] = message
             return _response(route.status, payload, headers)
         except ProxyFailoverError as exc:
             if status_for(exc) == 503:  # the database refused: an alarm counts these
