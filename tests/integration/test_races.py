@@ -59,22 +59,29 @@ def test_four_sweeps_at_once_over_ten_thousand_instances(db):
         t=started,
     )[0][0]
     assert unchecked == 0
-    wrong = con.run(
+    # Each instance's counters moved by exactly one check, whatever it found: on a busy machine a
+    # healthy instance's answer may come after the timeout and count as a failure, which is the probe's
+    # verdict, not a second check. Healthy ones: 2 successes -> 3 (answered) or 1 failure (late);
+    # failing ones: 0 failures -> 1.
+    moved_twice_or_never = con.run(
         "SELECT count(*) FROM proxy_instances WHERE NOT ("
-        " (health_check_url LIKE '%/ok/%' AND consecutive_successes = 3 AND consecutive_failures = 0)"
+        " (health_check_url LIKE '%/ok/%' AND ((consecutive_successes = 3 AND consecutive_failures = 0)"
+        "   OR (consecutive_successes = 0 AND consecutive_failures = 1)))"
         " OR (health_check_url NOT LIKE '%/ok/%' AND consecutive_failures = 1 AND consecutive_successes = 0))"
     )[0][0]
-    assert wrong == 0
+    assert moved_twice_or_never == 0
     duplicate_events = con.run(
         "SELECT count(*) FROM (SELECT proxy_id FROM proxy_failover_events WHERE event_type = 'failover'"
         " GROUP BY proxy_id HAVING count(*) > 1) d"
     )[0][0]
     assert duplicate_events == 0
+    # A proxy failed over exactly when this check took its primary down and found a backup healthy,
+    # judged by what the checks recorded (not by what the fleet meant to answer).
     failovers = con.run("SELECT count(*) FROM proxy_failover_events WHERE event_type = 'failover'")[0][0]
     expected = con.run(
         "SELECT count(*) FROM proxies p JOIN proxy_instances a ON a.proxy_id = p.proxy_id AND a.priority = 0"
-        " WHERE a.health_check_url NOT LIKE '%/ok/%' AND EXISTS (SELECT 1 FROM proxy_instances b"
-        " WHERE b.proxy_id = p.proxy_id AND b.health_check_url LIKE '%/ok/%')"
+        " WHERE a.consecutive_failures = 1 AND EXISTS (SELECT 1 FROM proxy_instances b"
+        " WHERE b.proxy_id = p.proxy_id AND b.id <> a.id AND b.health_status = 'healthy')"
     )[0][0]
     assert failovers == expected > 100
     duplicate_notices = con.run(
