@@ -65,33 +65,120 @@ def _models_of(name: str | None) -> tuple[list[type[BaseModel]], bool]:
     return models, many
 
 
-def _error_schema() -> dict[str, Any]:
+def _error_schemas() -> dict[str, Any]:
+    """The error envelope, its body, a validation detail and the codes, each named once."""
     return {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message", "statusCode"],
-                "properties": {
-                    "code": {"type": "string", "enum": [entry.code for entry in catalogue()]},
-                    "message": {"type": "string"},
-                    "statusCode": {"type": "integer"},
-                    "details": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "field": {"type": "string"},
-                                "message": {"type": "string"},
-                                "type": {"type": "string"},
-                            },
-                        },
-                    },
-                },
-            }
+        # Not "Error": a generated client names a local variable after the model, and the envelope's one
+        # property is `error` (openapi-python-client then assigns the model to its own field).
+        "ErrorAnswer": {
+            "type": "object",
+            "description": "Every error: `{error: {code, message, statusCode, details?}}`",
+            "required": ["error"],
+            "properties": {"error": {"$ref": "#/components/schemas/ErrorBody"}},
         },
+        "ErrorBody": {
+            "type": "object",
+            "required": ["code", "message", "statusCode"],
+            "properties": {
+                "code": {"$ref": "#/components/schemas/ErrorCode"},
+                "message": {"type": "string"},
+                "statusCode": {"type": "integer"},
+                "details": {"type": "array", "items": {"$ref": "#/components/schemas/ErrorDetail"}},
+            },
+        },
+        "ErrorDetail": {
+            "type": "object",
+            "description": "One invalid field of a 400: where, what is wrong, and the kind of check",
+            "required": ["field", "message", "type"],
+            "properties": {
+                "field": {"type": "string"},
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+            },
+        },
+        "ErrorCode": {
+            "type": "string",
+            "enum": [entry.code for entry in catalogue()],
+            "description": "\n".join(f"- `{e.code}` ({e.status}): {e.meaning}" for e in catalogue()),
+        },
+        # The two statuses a completion may set (an event's status is EventStatus).
+        "CompletionStatus": {"type": "string", "enum": ["completed", "failed"], "title": "CompletionStatus"},
     }
+
+
+# The code a route answers for a status, when it is not the only code of that status: by operation,
+# else by what the path names (an instance, an event, else a proxy).
+_CODE_FOR = {
+    (404, "get_config"): "PROXY_FAILOVER_003",
+    (404, "get_redundancy"): "PROXY_FAILOVER_016",
+    (404, "update_redundancy"): "PROXY_FAILOVER_016",
+    (409, "register_instance"): "PROXY_FAILOVER_005",
+    (409, "update_instance"): "PROXY_FAILOVER_005",
+    (409, "execute_failover"): "PROXY_FAILOVER_010",
+    (409, "update_redundancy"): "PROXY_FAILOVER_011",
+    (409, "complete_event"): "PROXY_FAILOVER_014",
+    (409, "deregister_instance"): "PROXY_FAILOVER_029",
+    (409, "start_maintenance"): "PROXY_FAILOVER_030",
+    (409, "start_drill"): "PROXY_FAILOVER_031",
+}
+
+
+def _example_code(status: int, route: Route) -> str:
+    found = _CODE_FOR.get((status, route.func.__name__))
+    if found:
+        return found
+    if status == 404:
+        if "{instanceId}" in route.path:
+            return "PROXY_FAILOVER_007"
+        if "{eventId}" in route.path:
+            return "PROXY_FAILOVER_013"
+        return "PROXY_FAILOVER_004"
+    codes = [e.code for e in catalogue() if e.status == status]
+    preferred = {400: "PROXY_FAILOVER_001", 401: "PROXY_FAILOVER_020", 403: "PROXY_FAILOVER_021"}
+    return preferred.get(status) or codes[0]
+
+
+def _error_example(status: int, route: Route) -> dict[str, Any]:
+    code = _example_code(status, route)
+    meaning = next(e.meaning for e in catalogue() if e.code == code)
+    body: dict[str, Any] = {"code": code, "message": meaning, "statusCode": status}
+    if code == "PROXY_FAILOVER_001":
+        body["details"] = [{"field": "proxyId", "message": "Field required", "type": "missing"}]
+    return {"error": body}
+
+
+def _envelope_name(models: list[type[BaseModel]], many: bool, paged: bool) -> str:
+    """A success envelope's component name: InstanceAnswer, InstanceList, InstancePage, ..."""
+    base = "Or".join(m.__name__.removesuffix("Out") for m in models)
+    return base + ("Page" if paged else "List" if many else "Answer")
+
+
+def _named_enums(document: dict[str, Any]) -> dict[Any, str]:
+    """Each named string enum of the document, by its set of values."""
+    return {
+        frozenset(schema["enum"]): name
+        for name, schema in document["components"]["schemas"].items()
+        if schema.get("type") == "string" and "enum" in schema and name != "ErrorCode"
+    }
+
+
+def _refer_to_named_enums(node: Any, named: dict[Any, str], inside: str = "") -> Any:
+    """Replaces every inline string enum whose values are a named enum's by a reference to it: the
+    request bodies' Literal types and the responses' enums are then one type in a generated client."""
+    if isinstance(node, dict):
+        values = node.get("enum")
+        if node.get("type") == "string" and isinstance(values, list) and frozenset(values) in named:
+            name = named[frozenset(values)]
+            if name != inside:
+                ref: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
+                for keep in ("description", "default"):
+                    if keep in node:
+                        ref[keep] = node[keep]
+                return ref
+        return {k: _refer_to_named_enums(v, named, inside) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_refer_to_named_enums(v, named, inside) for v in node]
+    return node
 
 
 def _parameter(name: str) -> dict[str, Any]:
@@ -113,7 +200,7 @@ def build(routes: list[Route]) -> dict[str, Any]:
     )
     schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
     schemas.update(request_bodies.json_schemas("#/components/schemas/{model}"))
-    schemas["Error"] = _error_schema()
+    schemas.update(_error_schemas())
     paths: dict[str, Any] = {}
     for route in routes:
         operation: dict[str, Any] = {
@@ -182,13 +269,17 @@ def build(routes: list[Route]) -> dict[str, Any]:
             ref = refs[0] if len(refs) == 1 else {"oneOf": refs}
             data = {"type": "array", "items": ref} if many else ref
             properties: dict[str, Any] = {"data": data, "message": {"type": "string"}}
-            success = {"type": "object", "required": ["data"], "properties": properties}
+            envelope = {"type": "object", "required": ["data"], "properties": properties}
             if paged:
-                success["required"] = ["data", "nextCursor"]
+                envelope["required"] = ["data", "nextCursor"]
                 properties["nextCursor"] = {
                     "type": ["string", "null"],
                     "description": "Pass as `cursor` for the next page; null on the last page",
                 }
+            name = _envelope_name(found, many, paged)
+            assert schemas.get(name, envelope) == envelope, name
+            schemas[name] = envelope
+            success: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
         else:
             success = {"type": "object"}
         responses: dict[str, Any] = {
@@ -207,7 +298,12 @@ def build(routes: list[Route]) -> dict[str, Any]:
         for status in sorted({*route.errors, *(() if route.public else (401,))}):
             response: dict[str, Any] = {
                 "description": REASONS.get(status, "Error"),
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/ErrorAnswer"},
+                        "example": _error_example(status, route),
+                    }
+                },
             }
             if status == 503:
                 response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
@@ -215,7 +311,7 @@ def build(routes: list[Route]) -> dict[str, Any]:
         operation["responses"] = responses
         operation["security"] = [] if route.public else [{"bearerAuth": []}]
         paths.setdefault(route.path, {})[route.method.lower()] = operation
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Proxy failover control plane",
@@ -230,6 +326,13 @@ def build(routes: list[Route]) -> dict[str, Any]:
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
+    named = _named_enums(document)
+    document["paths"] = _refer_to_named_enums(document["paths"], named)
+    document["components"]["schemas"] = {
+        name: _refer_to_named_enums(schema, named, inside=name)
+        for name, schema in document["components"]["schemas"].items()
+    }
+    return document
 
 
 def render() -> str:

@@ -4,10 +4,17 @@ plain functions of `views.py`; `tests/integration/test_views.py` holds every vie
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from proxy_failover.domain.models import HealthStatus, LoadBalancingAlgorithm, Strategy
+from proxy_failover.domain.decisions import DecisionReason
+from proxy_failover.domain.models import (
+    EventStatus,
+    EventType,
+    HealthStatus,
+    LoadBalancingAlgorithm,
+    Strategy,
+)
+from proxy_failover.domain.redundancy import DegradedReason, RedundancyLevel
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -97,7 +104,7 @@ class RouteOut(Out):
 class DecisionOut(Out):
     proxy_id: str
     should_failover: bool
-    reason: str
+    reason: DecisionReason
     active_instance_id: UUID | None
     source_instance_id: UUID | None = None
     target_instance_id: UUID | None = None
@@ -107,8 +114,8 @@ class DecisionOut(Out):
 class EventOut(Out):
     id: UUID
     proxy_id: str
-    event_type: str
-    status: str
+    event_type: EventType
+    status: EventStatus
     source_instance_id: UUID | None
     target_instance_id: UUID | None
     reason: str
@@ -123,24 +130,79 @@ class DryRunOut(Out):
     """What an execute with `dryRun: true` would have done; nothing was changed or published."""
 
     dry_run: bool
-    event_type: str
+    event_type: EventType
     source_instance_id: UUID | None
     target_instance_id: UUID
 
 
-class ConfigChangeOut(Out):
-    """One changed field: its value before (null for the first version's fields) and after."""
+class IntegerChange(Out):
+    """A changed number: its value before (null in the first version) and after (null: off)."""
 
-    from_: Any = Field(alias="from")
-    to: Any
+    from_: int | None = Field(alias="from")
+    to: int | None
+
+
+class BooleanChange(Out):
+    from_: bool | None = Field(alias="from")
+    to: bool
+
+
+class StrategyChange(Out):
+    from_: Strategy | None = Field(alias="from")
+    to: Strategy
+
+
+class AlgorithmChange(Out):
+    from_: LoadBalancingAlgorithm | None = Field(alias="from")
+    to: LoadBalancingAlgorithm
+
+
+class ConfigChanges(Out):
+    """The fields a change changed, each {from, to}; a field it left alone is absent."""
+
+    failover_strategy: StrategyChange | None = None
+    health_check_interval_seconds: IntegerChange | None = None
+    health_check_timeout_seconds: IntegerChange | None = None
+    unhealthy_threshold: IntegerChange | None = None
+    healthy_threshold: IntegerChange | None = None
+    max_recovery_attempts: IntegerChange | None = None
+    recovery_backoff_seconds: IntegerChange | None = None
+    enable_auto_failover: BooleanChange | None = None
+    enable_auto_recovery: BooleanChange | None = None
+    enable_load_balancing: BooleanChange | None = None
+    load_balancing_algorithm: AlgorithmChange | None = None
+    failback_hold_down_seconds: IntegerChange | None = None
+    flap_threshold: IntegerChange | None = None
+    flap_window_seconds: IntegerChange | None = None
+    report_ttl_seconds: IntegerChange | None = None
+
+
+class ConfigSnapshot(Out):
+    """Every field of the configuration as a version left it."""
+
+    failover_strategy: Strategy
+    health_check_interval_seconds: int
+    health_check_timeout_seconds: int
+    unhealthy_threshold: int
+    healthy_threshold: int
+    max_recovery_attempts: int
+    recovery_backoff_seconds: int
+    enable_auto_failover: bool
+    enable_auto_recovery: bool
+    enable_load_balancing: bool
+    load_balancing_algorithm: LoadBalancingAlgorithm
+    failback_hold_down_seconds: int
+    flap_threshold: int
+    flap_window_seconds: int
+    report_ttl_seconds: int | None
 
 
 class ConfigVersionOut(Out):
-    """The configuration after a change (every field, camelCase), and the fields the change changed."""
+    """The configuration after a change (every field), and the fields the change changed."""
 
     version: int
-    config: dict[str, Any]
-    changes: dict[str, ConfigChangeOut]
+    config: ConfigSnapshot
+    changes: ConfigChanges
     changed_by: str
     changed_at: datetime
 
@@ -152,9 +214,9 @@ class RedundancyOut(Out):
     unhealthy_instances: int
     active_instance_id: UUID | None
     backup_instance_ids: list[UUID]
-    redundancy_level: str
+    redundancy_level: RedundancyLevel
     is_degraded: bool
-    degraded_reasons: list[str]
+    degraded_reasons: list[DegradedReason]
     last_failover_at: datetime | None
     last_failover_reason: str | None
     updated_at: datetime

@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 from .models import HealthStatus, Instance, Redundancy, Strategy
 from .strategies import failover_order
 
 
-def level_for(total: int) -> str:
+class RedundancyLevel(StrEnum):
+    NONE = "none"
+    SINGLE = "single"
+    DUAL = "dual"
+    MULTI = "multi"
+
+
+class DegradedReason(StrEnum):
+    """Why a proxy is degraded (`degradedReasons`)."""
+
+    FEWER_THAN_HALF_HEALTHY = "fewer_than_half_healthy"
+    NO_ACTIVE_INSTANCE = "no_active_instance"
+    ACTIVE_IN_MAINTENANCE = "active_in_maintenance"
+    ACTIVE_UNHEALTHY = "active_unhealthy"
+    NO_HEALTHY_BACKUP = "no_healthy_backup"
+
+
+def level_for(total: int) -> RedundancyLevel:
     if total <= 0:
-        return "none"
-    return {1: "single", 2: "dual"}.get(total, "multi")
+        return RedundancyLevel.NONE
+    return {1: RedundancyLevel.SINGLE, 2: RedundancyLevel.DUAL}.get(total, RedundancyLevel.MULTI)
 
 
 def assess(instances: Sequence[Instance], active_id: str | None, strategy: Strategy) -> Redundancy:
@@ -28,15 +46,15 @@ def assess(instances: Sequence[Instance], active_id: str | None, strategy: Strat
     away = any(i.in_maintenance for i in instances if i.id != active_id)
     reasons: list[str] = []
     if considered and considered_healthy < len(considered) / 2:
-        reasons.append("fewer_than_half_healthy")
+        reasons.append(DegradedReason.FEWER_THAN_HALF_HEALTHY)
     if active is None and total:
-        reasons.append("no_active_instance")
+        reasons.append(DegradedReason.NO_ACTIVE_INSTANCE)
     if active is not None and active.in_maintenance:
-        reasons.append("active_in_maintenance")
+        reasons.append(DegradedReason.ACTIVE_IN_MAINTENANCE)
     elif active is not None and active.health_status is HealthStatus.UNHEALTHY:
-        reasons.append("active_unhealthy")
+        reasons.append(DegradedReason.ACTIVE_UNHEALTHY)
     if total and not backups and not away:
-        reasons.append("no_healthy_backup")
+        reasons.append(DegradedReason.NO_HEALTHY_BACKUP)
     return Redundancy(
         total_instances=total,
         healthy_instances=healthy,
