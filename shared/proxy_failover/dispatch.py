@@ -56,8 +56,8 @@ def start_workers(count: int, settings: Settings, run_id: str) -> int:
     client = boto3.client(
         "sqs",
         config=Config(
-            connect_timeout=settings.sns_connect_timeout_seconds,
-            read_timeout=settings.sns_read_timeout_seconds,
+            connect_timeout=settings.sqs_connect_timeout_seconds,
+            read_timeout=settings.sqs_read_timeout_seconds,
             retries={"total_max_attempts": 1},
         ),
     )

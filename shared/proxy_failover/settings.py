@@ -67,6 +67,10 @@ class Settings(NamedTuple):
     sns_connect_timeout_seconds: float = 1.0
     sns_read_timeout_seconds: float = 1.0
     sns_breaker_seconds: float = 30.0
+    # Every SQS call (the dispatcher starting workers) is made once and bounded by these: the next
+    # dispatch is the retry.
+    sqs_connect_timeout_seconds: float = 1.0
+    sqs_read_timeout_seconds: float = 2.0
     # A notification written by a request is relayed by the sweep only after this grace period, so the
     # request's own after-commit publish normally wins and nothing is sent twice.
     outbox_grace_seconds: float = 30.0
@@ -164,6 +168,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "sns_connect_timeout_seconds": (0.05, 60),
     "sns_read_timeout_seconds": (0.05, 60),
     "sns_breaker_seconds": (0, 3600),
+    "sqs_connect_timeout_seconds": (0.05, 60),
+    "sqs_read_timeout_seconds": (0.05, 60),
     "probe_concurrency": (1, 100_000),
     "sweep_batch_size": (1, 100_000),
     "sweep_deadline_margin_seconds": (0, 600),

@@ -157,3 +157,16 @@ def test_samconfig_has_a_dev_and_a_prod_stage():
             deploy["stack_name"] == f"proxy-failover-{stage}"
             and f'Stage="{stage}"' in deploy["parameter_overrides"]
         )
+
+
+def test_the_runbook_says_what_to_do_for_every_alarm():
+    names = sorted(
+        r["Properties"]["AlarmName"]["Sub"].removeprefix("proxy-failover-${Stage}-")
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    )
+    runbook = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+    headings = {
+        h.strip() for line in runbook.splitlines() if line.startswith("## ") for h in line[3:].split(",")
+    }
+    assert names and set(names) <= headings, sorted(set(names) - headings)
