@@ -25,27 +25,6 @@ class Out(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
 
-class ConfigOut(Out):
-    proxy_id: str
-    failover_strategy: Strategy
-    health_check_interval_seconds: int
-    health_check_timeout_seconds: int
-    unhealthy_threshold: int
-    healthy_threshold: int
-    max_recovery_attempts: int
-    recovery_backoff_seconds: int
-    enable_auto_failover: bool
-    enable_auto_recovery: bool
-    enable_load_balancing: bool
-    load_balancing_algorithm: LoadBalancingAlgorithm
-    failback_hold_down_seconds: int
-    flap_threshold: int
-    flap_window_seconds: int
-    report_ttl_seconds: int | None
-    created_at: datetime
-    updated_at: datetime
-
-
 class InstanceOut(Out):
     id: UUID
     proxy_id: str
@@ -195,6 +174,12 @@ class ConfigSnapshot(Out):
     flap_threshold: int
     flap_window_seconds: int
     report_ttl_seconds: int | None
+
+
+class ConfigOut(ConfigSnapshot):
+    proxy_id: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class ConfigVersionOut(Out):

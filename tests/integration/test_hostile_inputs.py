@@ -25,14 +25,14 @@ def call(name, method, path, body=None, tok=USER, **kw):
     return invoke(name, http_event(method, path, body=body, token_value=tok, **kw))
 
 
-@pytest.mark.parametrize("proxy_id", ["null", "Null", "nULL", "NULL"])
-def test_a_proxy_id_that_spells_null_is_a_proxy_like_any_other(db, proxy_id):
-    # Given a proxy whose id PostgreSQL would read as NULL in an unquoted array literal
+def healthy_pair(proxy_id: str, tok: str = USER) -> list[str]:
+    """A proxy (threshold 1) with instances a (active) and b, both reported healthy: their ids."""
     code, body, _ = call(
         "create_config",
         "POST",
         "/proxy/failover/config",
         {"proxyId": proxy_id, "config": {"unhealthyThreshold": 1}},
+        tok=tok,
     )
     assert code == 201, body
     ids = []
@@ -42,13 +42,21 @@ def test_a_proxy_id_that_spells_null_is_a_proxy_like_any_other(db, proxy_id):
             "POST",
             "/proxy/instances",
             {"proxyId": proxy_id, "instanceData": {"instanceName": name, "priority": priority}},
+            tok=tok,
         )
         assert code == 201, body
         ids.append(body["data"]["id"])
         code, _, _ = call(
-            "report_health", "PUT", f"/proxy/instances/{ids[-1]}/health", {"healthStatus": "healthy"}
+            "report_health", "PUT", f"/proxy/instances/{ids[-1]}/health", {"healthStatus": "healthy"}, tok=tok
         )
         assert code == 200
+    return ids
+
+
+@pytest.mark.parametrize("proxy_id", ["null", "Null", "nULL", "NULL"])
+def test_a_proxy_id_that_spells_null_is_a_proxy_like_any_other(db, proxy_id):
+    # Given a proxy whose id PostgreSQL would read as NULL in an unquoted array literal
+    ids = healthy_pair(proxy_id)
     # When its active instance fails, and the proxy is read back
     code, body, _ = call(
         "report_health", "PUT", f"/proxy/instances/{ids[0]}/health", {"healthStatus": "unhealthy"}
@@ -64,31 +72,7 @@ def test_a_proxy_id_that_spells_null_is_a_proxy_like_any_other(db, proxy_id):
 def test_an_owner_named_null_fails_over_and_counts_storms(db):
     # Given an owner whose subject spells null (the storm rows are keyed by it)
     owner = token("null")
-    code, _, _ = call(
-        "create_config",
-        "POST",
-        "/proxy/failover/config",
-        {"proxyId": "p", "config": {"unhealthyThreshold": 1}},
-        tok=owner,
-    )
-    assert code == 201
-    ids = []
-    for priority, name in enumerate("ab"):
-        code, body, _ = call(
-            "register_instance",
-            "POST",
-            "/proxy/instances",
-            {"proxyId": "p", "instanceData": {"instanceName": name, "priority": priority}},
-            tok=owner,
-        )
-        ids.append(body["data"]["id"])
-        call(
-            "report_health",
-            "PUT",
-            f"/proxy/instances/{ids[-1]}/health",
-            {"healthStatus": "healthy"},
-            tok=owner,
-        )
+    ids = healthy_pair("p", owner)
     # When its active instance fails
     code, body, _ = call(
         "report_health", "PUT", f"/proxy/instances/{ids[0]}/health", {"healthStatus": "unhealthy"}, tok=owner
@@ -251,16 +235,7 @@ def _rendered(value):
 )
 def test_behind_the_gateway_only_an_element_equal_to_the_admin_group_makes_an_admin(db, roles, admin):
     # Given the token the gateway verified, in the Authorization header it read, and its rendering
-    call(
-        "create_config", "POST", "/proxy/failover/config", {"proxyId": "edge", "config": {}}, tok=token("ops")
-    )
-    call(
-        "register_instance",
-        "POST",
-        "/proxy/instances",
-        {"proxyId": "edge", "instanceData": {"instanceName": "a"}},
-        tok=token("ops"),
-    )
+    healthy_pair("edge", token("ops"))
     bearer = token("ops", roles=roles)
     claims = {"sub": "ops", "roles": _rendered(roles)}
     # When it calls an admin endpoint
@@ -275,16 +250,7 @@ def test_the_local_gateway_makes_no_admin_of_a_group_with_a_space(db, monkeypatc
 
     monkeypatch.setenv("JWT_SECRET", SECRET)
     gateway = Gateway(routes_from_template(ROOT, load_template(ROOT / "template.yaml")))
-    call(
-        "create_config", "POST", "/proxy/failover/config", {"proxyId": "edge", "config": {}}, tok=token("ops")
-    )
-    call(
-        "register_instance",
-        "POST",
-        "/proxy/instances",
-        {"proxyId": "edge", "instanceData": {"instanceName": "a"}},
-        tok=token("ops"),
-    )
+    healthy_pair("edge", token("ops"))
     for roles, expected in ((["x admin"], 403), ("[x admin]", 403), (["x", "admin"], 200)):
         headers = {"Authorization": f"Bearer {token('ops', roles=roles)}", "Content-Type": "application/json"}
         status, _, payload, _ = gateway.invoke("PUT", "/proxy/edge/redundancy", "", headers, b"{}")

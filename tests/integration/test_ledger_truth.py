@@ -50,6 +50,16 @@ def active(service: FailoverService, proxy: str) -> str | None:
     return None if not rows or rows[0][0] is None else str(rows[0][0])
 
 
+def three_healthy(service: FailoverService, proxy: str) -> list[str]:
+    """Instances i0, i1, i2 (priorities 0-2) of `proxy`, reported healthy: their ids."""
+    ids = []
+    for k in range(3):
+        data = {"instance_name": f"i{k}", "instance_type": "standard", "priority": k, "weight": 1}
+        ids.append(str(service.register_instance(OWNER, proxy, data).instance.id))
+        service.report_health(OWNER, ids[-1], HealthStatus.HEALTHY, None)
+    return ids
+
+
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("fail"), st.integers(0, 3)),
@@ -134,11 +144,7 @@ def test_a_drill_that_outlives_a_real_failover_writes_its_switch_back(db):
     clock = Clock()
     service = FailoverService(db, clock=clock)
     service.put_config(OWNER, "d", {"unhealthy_threshold": 1, "failover_strategy": "round_robin"})
-    ids = []
-    for k in range(3):
-        data = {"instance_name": f"i{k}", "instance_type": "standard", "priority": k, "weight": 1}
-        ids.append(str(service.register_instance(OWNER, "d", data).instance.id))
-        service.report_health(OWNER, ids[-1], HealthStatus.HEALTHY, None)
+    ids = three_healthy(service, "d")
     drill = service.start_drill(ADMIN, "d", ids[1], 30, "rehearsal")
     clock.tick(5)
     service.report_health(OWNER, ids[1], HealthStatus.UNHEALTHY, None)
@@ -161,11 +167,7 @@ def test_a_drill_that_outlives_a_real_failover_writes_its_switch_back(db):
 def test_an_operators_switch_during_a_drill_ends_it_where_it_stands(db, how):
     clock = Clock()
     service = FailoverService(db, clock=clock)
-    ids = []
-    for k in range(3):
-        data = {"instance_name": f"i{k}", "instance_type": "standard", "priority": k, "weight": 1}
-        ids.append(str(service.register_instance(OWNER, "op", data).instance.id))
-        service.report_health(OWNER, ids[-1], HealthStatus.HEALTHY, None)
+    ids = three_healthy(service, "op")
     drill = service.start_drill(ADMIN, "op", ids[1], 30, "rehearsal")
     clock.tick(5)
     # When an operator moves the proxy meanwhile

@@ -148,12 +148,13 @@ def test_failback_after_recovery_and_hold_down(db, fleet):
     )
     sweep(db)
     fleet.modes["p3-primary"] = "fail"
-    sweep(db)
+    assert sweep(db).failovers == 1  # the Failovers metric
     assert active_of(db, "p3") == ids["backup"]
     fleet.modes["p3-primary"] = "ok"
     sweep(db)  # one success: still unhealthy (healthy_threshold 2)
     assert active_of(db, "p3") == ids["backup"]
-    sweep(db)  # healthy again; hold-down 0: traffic goes back
+    # healthy again; hold-down 0: traffic goes back, and a failback is no failover in the metric
+    assert sweep(db).failovers == 0
     assert active_of(db, "p3") == ids["primary"]
     kinds = [
         r[0]
