@@ -80,13 +80,16 @@ def measure(instances: int, workers: int, interval: int, seconds: float) -> dict
         for _ in processes:
             ready.get(timeout=120)
         # steady state: due times spread over one interval from now
-        con.run("UPDATE proxies SET next_check_at = now() + random() * make_interval(secs => :s)", s=interval)
+        con.run(
+            "UPDATE proxy_schedule SET next_check_at = now() + random() * make_interval(secs => :s)",
+            s=interval,
+        )
         go.set()
         started = time.monotonic()
         max_lag = 0.0
         # while the workers claim (after their deadline they only finish and flush)
         while time.monotonic() < started + seconds and any(p.is_alive() for p in processes):
-            max_lag = max(max_lag, claims.lag_seconds(con))
+            max_lag = max(max_lag, claims.lag_seconds(con, "local"))
             time.sleep(0.5)
         elapsed = seconds
         done = [results.get(timeout=10) for _ in processes]

@@ -212,6 +212,14 @@ class RedundancyUpdate(TypedDict, total=False):
     last_failover_at: Timestamp | None
 
 
+@with_config(STRICT)
+class SafetyUpdate(TypedDict):
+    """The emergency brake: `held`, nothing switches by itself anywhere until it is `enabled` again."""
+
+    auto_failover: Literal["enabled", "held"]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+
+
 BODIES: dict[str, Any] = {
     body.__name__: body
     for body in (
@@ -225,6 +233,7 @@ BODIES: dict[str, Any] = {
         InstancePatch,
         MaintenanceRequest,
         DrillRequest,
+        SafetyUpdate,
     )
 }
 

@@ -15,6 +15,7 @@ from proxy_failover.domain.models import (
     Strategy,
 )
 from proxy_failover.domain.redundancy import DegradedReason, RedundancyLevel
+from proxy_failover.domain.safety import AutoFailover
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -205,3 +206,25 @@ class RedundancyOut(Out):
     last_failover_at: datetime | None
     last_failover_reason: str | None
     updated_at: datetime
+
+
+class VantageOut(Out):
+    """A vantage: when it last ran, whether its canaries all failed (`impaired`: its results are
+    ignored), whether it stopped running (`absent`: no run for two dispatch periods)."""
+
+    name: str
+    last_run_at: datetime | None
+    impaired: bool
+    absent: bool
+
+
+class SafetyOut(Out):
+    """The fleet's safety state: the emergency brake, and whether anything can see the fleet."""
+
+    auto_failover: AutoFailover
+    reason: str | None
+    changed_by: str | None
+    changed_at: datetime | None
+    # no vantage can see (every one impaired or absent): no instance's status moves from probes
+    checks_suspended: bool
+    vantages: list[VantageOut]

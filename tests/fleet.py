@@ -125,7 +125,8 @@ def populate(
         rows=json.dumps(instances),
     )
     con.run(
-        "UPDATE proxies p SET active_instance_id = i.id, next_check_at = now() FROM proxy_instances i"
+        "UPDATE proxies p SET active_instance_id = i.id FROM proxy_instances i"
         " WHERE i.proxy_id = p.proxy_id AND i.priority = 0"
     )
+    con.run("UPDATE proxy_schedule SET next_check_at = now()")
     return urls

@@ -45,10 +45,10 @@ def workers_needed(backlog: Backlog, settings: Settings) -> WorkerPlan:
     return WorkerPlan(min(workers, settings.sweep_max_workers), demand)
 
 
-def start_workers(count: int, settings: Settings, run_id: str) -> int:
-    """One message per worker on the work queue (batches of ten, each call bounded and made once: the
-    next dispatch is the retry). Returns how many were queued."""
-    if count <= 0 or not settings.sweep_work_queue_url:
+def start_workers(count: int, settings: Settings, run_id: str, queue_url: str, vantage: str) -> int:
+    """One message per worker on the vantage's work queue (batches of ten, each call bounded and made
+    once: the next dispatch is the retry). Returns how many were queued."""
+    if count <= 0:
         return 0
     import boto3
     from botocore.config import Config
@@ -64,11 +64,11 @@ def start_workers(count: int, settings: Settings, run_id: str) -> int:
     queued = 0
     for start in range(0, count, 10):
         entries = [
-            {"Id": str(k), "MessageBody": json.dumps({"run": run_id, "worker": k})}
+            {"Id": str(k), "MessageBody": json.dumps({"run": run_id, "worker": k, "vantage": vantage})}
             for k in range(start, min(count, start + 10))
         ]
         try:
-            answer = client.send_message_batch(QueueUrl=settings.sweep_work_queue_url, Entries=entries)
+            answer = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
         except Exception as exc:
             logger.warning("could not start workers", extra={"error": f"{type(exc).__name__}: {exc}"})
             break
@@ -76,28 +76,53 @@ def start_workers(count: int, settings: Settings, run_id: str) -> int:
     return queued
 
 
-class Dispatch(NamedTuple):
+class VantageDispatch(NamedTuple):
     backlog: Backlog
+    plan: WorkerPlan
+    started: int
+
+
+class Dispatch(NamedTuple):
+    backlog: Backlog  # every vantage's together (the lag: the worst)
     plan: WorkerPlan
     started: int
     relayed: int
     retained: dict[str, int]
     inline: SweepStats | None  # the sweep the dispatcher ran itself (no work queue)
+    vantages: dict[str, VantageDispatch]
+    released: int  # proxies a release of the brake made the dispatcher look at again
 
 
 def dispatch(db: Database, settings: Settings, *, run_id: str, deadline: float) -> Dispatch:
+    """Start each vantage's workers for its own backlog (or, without work queues, sweep as the one
+    vantage); end due drills and maintenance; after a release of the brake, switch what still should;
+    judge whether any vantage can still see; relay what was left unsent; enforce retention."""
     from .notify.relay import relay_pending
+    from .store import fleet
 
     con = db.autocommit()
-    found = claims.backlog(con, settings.sweep_run_seconds)
-    plan = workers_needed(found, settings)
+    queues = settings.vantage_queues
+    for vantage in queues:
+        claims.know_vantage(con, vantage)  # configured: counted absent until it runs
+    sweeper = Sweeper(db, settings=settings)
+    per: dict[str, VantageDispatch] = {}
     inline = None
-    if settings.sweep_work_queue_url:
-        started = start_workers(plan.workers, settings, run_id)
-        Sweeper(db, settings=settings).conclude_due()
+    for vantage, url in queues.items():
+        found = claims.backlog(con, vantage, settings.sweep_run_seconds)
+        plan = workers_needed(found, settings)
+        per[vantage] = VantageDispatch(
+            found, plan, start_workers(plan.workers, settings, run_id, url, vantage)
+        )
+    if queues:
+        sweeper.conclude_due()
     else:
-        started = 0
-        inline = Sweeper(db, settings=settings).run_until(deadline)
+        found = claims.backlog(con, settings.sweep_vantage, settings.sweep_run_seconds)
+        plan = workers_needed(found, settings)
+        per[settings.sweep_vantage] = VantageDispatch(found, plan, 0)
+        inline = sweeper.run_until(deadline)
+    released = sweeper.reconcile_all(deadline) if fleet.take_release(con) else 0
+    sweeper.judge_the_fleet()
+    sweeper.publisher.close(max(0.5, deadline - time.monotonic()))
     relayed = relay_pending(db, settings)["sent"] if settings.notifications_topic_arn else 0
     retained = retention.enforce(
         db.autocommit(),
@@ -111,7 +136,17 @@ def dispatch(db: Database, settings: Settings, *, run_id: str, deadline: float) 
         batch_rows=settings.retention_batch_rows,
         budget_seconds=min(settings.retention_budget_seconds, max(0.0, deadline - time.monotonic())),
     )
-    return Dispatch(found, plan, started, relayed, retained, inline)
+    backlogs = [v.backlog for v in per.values()]
+    total = Backlog(
+        sum(b.due_proxies for b in backlogs),
+        max((b.lag_seconds for b in backlogs), default=0.0),
+        sum(b.checks_in_window for b in backlogs),
+    )
+    plans = WorkerPlan(
+        sum(v.plan.workers for v in per.values()), sum(v.plan.checks_per_second for v in per.values())
+    )
+    started = sum(v.started for v in per.values())
+    return Dispatch(total, plans, started, relayed, retained, inline, per, released)
 
 
 def db_now(db: Database) -> Any:
@@ -135,7 +170,11 @@ def run_dispatcher(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         pending = outbox.oldest_pending_seconds(db.autocommit())
         # The backlog's lag was measured moments ago; only a sweep the dispatcher ran itself moves it.
-        lag = done.backlog.lag_seconds if done.inline is None else claims.lag_seconds(db.autocommit())
+        lag = (
+            done.backlog.lag_seconds
+            if done.inline is None
+            else claims.lag_seconds(db.autocommit(), settings.sweep_vantage)
+        )
         summary = {
             "due_proxies": done.backlog.due_proxies,
             "lag_seconds": round(done.backlog.lag_seconds, 3),
@@ -144,6 +183,11 @@ def run_dispatcher(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "workers_started": done.started,
             "notifications_relayed": done.relayed,
             "retention_deleted": done.retained,
+            "vantages": {
+                name: {"due_proxies": v.backlog.due_proxies, "workers_started": v.started}
+                for name, v in done.vantages.items()
+            },
+            "released": done.released,
         }
         if done.inline is not None:
             summary.update(done.inline.summary())

@@ -2,9 +2,10 @@
 
 Every writer (a health report, an operator's switch or completion, a new configuration or instance,
 the sweep's checks) locks its proxies and hands the engine one `Step` per proxy. The engine reads the
-locked proxies, lets the domain decide each one's `Change` (`domain.change.decide`), applies the
-fleet-wide storm rule to what the changes announce, and has the store write everything, for all the
-proxies, in one statement that carries the COMMIT.
+locked proxies, lets the domain decide each one's `Change` (`domain.change.decide`), and has the store
+write everything, for all the proxies, in one statement that carries the COMMIT. The store also applies
+the fleet-wide storm rule to what the changes announce: it counts each owner's pages under a lock held
+for that one statement.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from .clock import Clock, Jitter
 from .domain.change import Change, Check, Step, decide
 from .domain.models import ProxyAggregate
-from .domain.notices import Notice, NoticeType, Severity
+from .domain.notices import Notice
 from .store import aggregate, changes
 from .store.changes import OutboxRow
 from .store.db import Connection
@@ -66,57 +66,21 @@ def run(
     outbox = [
         outbox_row(notice, c.before.proxy_id, c.before.owner_id, now) for c in decided for notice in c.notices
     ]
-    storms = _storms(con, outbox, now, storm_threshold)
-    changes.write(
+    stored = changes.write(
         con,
         decided,
         outbox,
         now=now,
         outbox_grace_seconds=outbox_grace_seconds,
-        storms=storms,
+        storm_threshold=storm_threshold,
         commit=True,
     )
-    return outbox, decided
+    return stored, decided
 
 
-def _storms(con: Connection, outbox: list[OutboxRow], now: datetime, threshold: int) -> list[dict[str, Any]]:
-    """Count this write's failovers per owner (drills aside) against the last minute's, in one
-    statement, only for owners with a failover or another critical notification in the write. In a
-    storm, every critical notification of the owner but the storm's own goes out as `warning` naming
-    the storm (a pager on `critical` is woken once), and the failover that opens one adds a
-    `fleet_incident` ahead of the rest. Edits `outbox`; returns the owners' new states."""
-    failed_over: dict[str, list[str]] = {}
-    critical: dict[str, list[OutboxRow]] = {}
-    for row in outbox:
-        if row.message.get("drill") or row.user_id is None:
-            continue
-        if row.type == NoticeType.FAILOVER:
-            failed_over.setdefault(row.user_id, []).append(row.proxy_id or "")
-        if row.severity == Severity.CRITICAL:
-            critical.setdefault(row.user_id, []).append(row)
-    if not critical:  # a failover is critical: no critical notification, no failover either
-        return []
-    from .domain.storms import observe
-    from .store import storms
-
-    states = storms.lock(con, list(critical))
-    rows, calmer, fleet = [], {}, []
-    for owner, loud in critical.items():
-        verdict = observe(owner, states[owner], failed_over.get(owner, []), now, threshold)
-        rows.append(storms.row(owner, verdict.state))
-        if verdict.in_storm:
-            storm = {"severity": Severity.WARNING.value, "fleetIncidentId": verdict.state.storm_id}
-            for r in loud:
-                calmer[r.id] = r._replace(severity=Severity.WARNING.value, message={**r.message, **storm})
-        if verdict.fleet_notice is not None:
-            fleet.append(outbox_row(verdict.fleet_notice, None, owner, now))
-    outbox[:] = [*fleet, *(calmer.get(r.id, r) for r in outbox)]
-    return rows
-
-
-def outbox_row(notice: Notice, proxy_id: str | None, owner_id: str, now: datetime) -> OutboxRow:
-    """A notice as the notification published for it. Every notification carries a correlationId: its
-    incident's, or (alone) its own id."""
+def outbox_row(notice: Notice, proxy_id: str | None, owner_id: str | None, now: datetime) -> OutboxRow:
+    """A notice as the notification published for it (of no proxy and no owner: a fleet-wide one).
+    Every notification carries a correlationId: its incident's, or (alone) its own id."""
     notification_id = str(uuid.uuid4())
     message = {
         "id": notification_id,

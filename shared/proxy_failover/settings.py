@@ -95,6 +95,17 @@ class Settings(NamedTuple):
     # it sizes them by (checks per second one worker sustains: bench/scale_bench.py), plus one more
     # worker per this much lag.
     sweep_work_queue_url: str | None = None
+    # The vantage this sweep worker checks from (its subnet or region, locally its source address),
+    # and for a dispatcher every vantage it starts workers for: "name=work-queue-url", comma-separated
+    # (unset: one vantage, SWEEP_VANTAGE, through SWEEP_WORK_QUEUE_URL).
+    sweep_vantage: str = "local"
+    sweep_vantage_queues: tuple[str, ...] = ()
+    # Where each vantage's probes come from, "name=address" (bind before connect; the local stack's
+    # vantages are source addresses); a vantage not listed lets the system choose.
+    probe_source_addresses: tuple[str, ...] = ()
+    # URLs every vantage probes with each batch, known to be up: when all fail, the vantage cannot see
+    # (its results are discarded, it is impaired). Empty: no vantage is ever impaired.
+    sweep_canary_urls: tuple[str, ...] = ()
     sweep_max_workers: int = 4
     sweep_worker_checks_per_second: float = 1000.0
     sweep_lag_target_seconds: float = 10.0
@@ -123,6 +134,16 @@ class Settings(NamedTuple):
     stage: str | None = None
 
     @property
+    def vantage_queues(self) -> dict[str, str]:
+        """Each vantage's work queue, for the dispatcher (none: it sweeps itself, as SWEEP_VANTAGE)."""
+        if self.sweep_vantage_queues:
+            return dict(pair.split("=", 1) for pair in self.sweep_vantage_queues)
+        return {self.sweep_vantage: self.sweep_work_queue_url} if self.sweep_work_queue_url else {}
+
+    def source_address(self, vantage: str) -> str | None:
+        return dict(pair.split("=", 1) for pair in self.probe_source_addresses if "=" in pair).get(vantage)
+
+    @property
     def effective_log_level(self) -> str:
         return self.powertools_log_level or self.log_level
 
@@ -148,7 +169,16 @@ class Settings(NamedTuple):
             if value is not None and value.upper() not in allowed and value not in allowed:
                 raise ValueError(f"{name.upper()} must be one of {', '.join(sorted(allowed))}, not {value!r}")
         import ipaddress
+        import re
 
+        if not re.fullmatch(VANTAGE_NAME, self.sweep_vantage):
+            raise ValueError(f"SWEEP_VANTAGE must be {VANTAGE_RULE}, not {self.sweep_vantage!r}")
+        for pair in self.sweep_vantage_queues:
+            name, sep, url = pair.partition("=")
+            if not sep or not url or not re.fullmatch(VANTAGE_NAME, name):
+                raise ValueError(
+                    f"SWEEP_VANTAGE_QUEUES holds {pair!r}: each must be name=queue-url, the name {VANTAGE_RULE}"
+                )
         for cidr in self.probe_allowed_cidrs:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -156,6 +186,10 @@ class Settings(NamedTuple):
                 raise ValueError(f"PROBE_ALLOWED_CIDRS holds {cidr!r}, which is not a network") from None
         return self
 
+
+# A vantage's name, as the vantages table's CHECK says (a test holds them together).
+VANTAGE_NAME = r"[a-z0-9][a-z0-9_-]{0,62}"
+VANTAGE_RULE = "1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
 
 # Every number a deployment may set, with the range that makes sense (a test holds this to the fields).
 BOUNDS: dict[str, tuple[float, float]] = {

@@ -9,11 +9,11 @@ import math
 import resource
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from .checks.policy import TargetPolicy
@@ -38,9 +38,11 @@ class SweepStats:
     failovers: int = 0
     notifications: int = 0
     batches: int = 0
+    discarded: int = 0  # check results thrown away: the vantage's canaries all failed with them
     probe_latency_ms: list[float] = field(default_factory=list)
 
     def add(self, other: SweepStats) -> None:
+        self.discarded += other.discarded
         self.proxies += other.proxies
         self.checks += other.checks
         self.failures += other.failures
@@ -57,6 +59,7 @@ class SweepStats:
             "failovers": self.failovers,
             "notifications": self.notifications,
             "batches": self.batches,
+            "discarded": self.discarded,
         }
 
 
@@ -66,6 +69,11 @@ def _raise_file_limit() -> None:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
+
+# A canary's probe id: never an instance's (those are UUIDs).
+CANARY = "canary:"
+# How often a running worker says it is still running (its vantage is absent after two dispatch periods).
+HEARTBEAT_SECONDS = 5.0
 
 # With due times spread over the interval, something falls due every few milliseconds: looking again
 # no sooner than this gathers it into batches (fewer, larger transactions) at the cost of this much lag.
@@ -85,7 +93,12 @@ class Sweeper(UnitOfWork):
         _raise_file_limit()
         settings = self.settings
         policy = TargetPolicy.from_settings(settings.probe_allow_loopback, settings.probe_allowed_cidrs)
-        return Prober(policy, settings.probe_concurrency)
+        source = settings.source_address(settings.sweep_vantage)
+        return Prober(policy, settings.probe_concurrency, source_address=source)
+
+    @property
+    def vantage(self) -> str:
+        return self.settings.sweep_vantage
 
     @cached_property
     def probe_loop(self) -> ProbeLoop:
@@ -127,6 +140,8 @@ class Sweeper(UnitOfWork):
         total = SweepStats()
         settings = self.settings
         con = self.db.autocommit()
+        claims.register_vantage(con, self.vantage)  # known, and seen running (the majority's "absent")
+        heartbeat = time.monotonic()
         in_flight: dict[Future[list[ProbeResult]], list[str]] = {}
         next_look = time.monotonic()  # when to claim next (math.inf: never again)
         full = False  # the last look stopped because the probes were full
@@ -135,11 +150,14 @@ class Sweeper(UnitOfWork):
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     next_look = math.inf
+                if now - heartbeat >= HEARTBEAT_SECONDS:
+                    claims.register_vantage(con, self.vantage)
+                    heartbeat = now
                 if now >= next_look:
                     # with the probes full: look again when a batch is done, or shortly (no busy loop)
                     full, next_look = True, now + LOOK_AGAIN_SECONDS
                     while self.probe_loop.pending < settings.probe_concurrency:
-                        claimed = claims.claim_due(con, settings.sweep_batch_size)
+                        claimed = claims.claim_due(con, self.vantage, settings.sweep_batch_size)
                         if not claimed:
                             self.conclude_due()
                             full, next_look = False, self._next_look(con, stay, idle_sleep_cap)
@@ -150,6 +168,7 @@ class Sweeper(UnitOfWork):
                             ProbeRequest(t.instance_id, t.url, timeouts[t.proxy_id], t.probe)
                             for t in claims.probe_targets(con, proxy_ids)
                         ]
+                        requests += self._canaries(min(timeouts.values()))
                         in_flight[self.probe_loop.submit(requests)] = proxy_ids
                 pause = None if next_look == math.inf else max(0.0, next_look - time.monotonic())
                 if deadline is not None and pause is not None:
@@ -174,7 +193,7 @@ class Sweeper(UnitOfWork):
         """Nothing due now: when to look again (never, unless the sweep stays)."""
         if not stay:
             return math.inf
-        wait_s = claims.seconds_until_next_due(con)
+        wait_s = claims.seconds_until_next_due(con, self.vantage)
         return time.monotonic() + min(cap, max(LOOK_AGAIN_SECONDS, cap if wait_s is None else wait_s))
 
     def _close_probe_loop(self) -> None:
@@ -188,6 +207,26 @@ class Sweeper(UnitOfWork):
         before = self.publisher.sent
         self.publisher.close(seconds)
         total.notifications += self.publisher.sent - before
+
+    def reconcile_all(self, deadline: float) -> int:
+        """After the brake is released: every proxy through the engine once, in batches (no checks), so
+        that what would have switched meanwhile switches now, if it still should. Returns how many
+        proxies it looked at."""
+        con = self.db.autocommit()
+        seen, after = 0, ""
+        while time.monotonic() < deadline:
+            batch = claims.proxies_after(con, after, self.settings.sweep_batch_size)
+            if not batch:
+                break
+            locking: Callable[[Connection], list[str]] = partial(locks.lock_proxies, proxy_ids=batch)
+            self.write(
+                locking,
+                lambda aggregate, now: Step(),
+                actor=SYSTEM_ACTOR,
+                publish=self.publisher.submit,
+            )
+            seen, after = seen + len(batch), batch[-1]
+        return seen
 
     def conclude_due(self) -> int:
         """End the drills and maintenance whose time is up on proxies no check is due for (a write ends
@@ -203,11 +242,67 @@ class Sweeper(UnitOfWork):
         )
         return len(due)
 
+    def _canaries(self, timeout: float) -> list[ProbeRequest]:
+        """The canaries, probed with every batch: the same moment, the same network path."""
+        return [
+            ProbeRequest(f"{CANARY}{k}", url, timeout)
+            for k, url in enumerate(self.settings.sweep_canary_urls)
+        ]
+
+    def _impaired(self, canaries: list[ProbeResult]) -> bool:
+        """Whether this vantage could see when it probed a batch: with canaries configured, not when every
+        one of them failed. A change is stored, and announced, once."""
+        from .domain.safety import canaries_blind, vantage_notice
+        from .engine import outbox_row
+        from .store import fleet
+
+        blind = canaries_blind([c.healthy for c in canaries])
+        if not canaries:
+            return False
+        if blind != self._last_blind:
+            notice = vantage_notice(self.vantage, blind, self.settings.sweep_canary_urls)
+            row = outbox_row(notice, None, None, self.clock())
+            grace = self.settings.outbox_grace_seconds
+            if fleet.set_impaired(self.db.autocommit(), self.vantage, blind, row, grace):
+                self.publisher.submit([row])
+                self.judge_the_fleet()
+            self._last_blind = blind
+        return blind
+
+    _last_blind: bool | None = None
+
+    def judge_the_fleet(self) -> None:
+        """Checks suspended when no vantage can see (all impaired or absent), resumed when one can: one
+        notice per change, whoever notices first (any vantage, or the dispatcher)."""
+        from .domain.safety import checks_notice, none_can_see
+        from .engine import outbox_row
+        from .store import fleet
+
+        con = self.db.autocommit()
+        now = self.clock()
+        absent_after = 2 * self.settings.sweep_schedule_seconds
+        known = fleet.vantages(con)
+        suspended = none_can_see(known, now, absent_after)
+        if suspended == fleet.safety(con).checks_suspended:
+            return
+        row = outbox_row(checks_notice(suspended, known, now, absent_after), None, None, now)
+        if fleet.set_checks_suspended(con, suspended, row, self.settings.outbox_grace_seconds):
+            self.publisher.submit([row])
+
     def apply(self, proxy_ids: list[str], results: dict[str, ProbeResult]) -> SweepStats:
-        """One transaction for the whole batch, through the engine like every other writer."""
+        """One transaction for the whole batch, through the engine like every other writer; nothing at
+        all when this vantage's canaries all failed with the batch (it cannot see: its results say
+        nothing about the instances)."""
+        canaries = [r for i, r in results.items() if i.startswith(CANARY)]
+        results = {i: r for i, r in results.items() if not i.startswith(CANARY)}
+        if self._impaired(canaries):
+            return SweepStats(discarded=len(results))
         checks = {
             instance_id: Check(
-                HealthStatus.HEALTHY if r.healthy else HealthStatus.UNHEALTHY, latency_ms=r.latency_ms
+                HealthStatus.HEALTHY if r.healthy else HealthStatus.UNHEALTHY,
+                latency_ms=r.latency_ms,
+                reason=None if r.healthy else r.error,
+                vantage=self.vantage,
             )
             for instance_id, r in results.items()
         }
@@ -270,10 +365,13 @@ def run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         remaining = None
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             remaining = context.get_remaining_time_in_millis() / 1000.0
+        vantage = message_field(event, "vantage")
+        if isinstance(vantage, str) and vantage != settings.sweep_vantage:
+            settings = settings._replace(sweep_vantage=vantage).checked()
         sweeper = Sweeper(settings=settings)
         stats = sweeper.run_until(time.monotonic() + sweep_budget(remaining, settings))
         con = sweeper.db.autocommit()
-        backlog, lag = outbox.oldest_pending_seconds(con), claims.lag_seconds(con)
+        backlog, lag = outbox.oldest_pending_seconds(con), claims.lag_seconds(con, sweeper.vantage)
         emit_sweep_metrics(settings, stats, backlog, lag, (time.perf_counter() - started) * 1000.0)
         logger.info(
             "sweep finished",
@@ -281,7 +379,8 @@ def run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 **stats.summary(),
                 "outbox_oldest_pending_seconds": backlog,
                 "lag_seconds": round(lag, 3),
-                "dispatch_run": dispatch_run(event),
+                "dispatch_run": message_field(event, "run"),
+                "vantage": sweeper.vantage,
             },
         )
         return stats.summary()
@@ -289,16 +388,17 @@ def run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         end_invocation(invocation)
 
 
-def dispatch_run(event: dict[str, Any]) -> str | None:
-    """The run id of the dispatch that started this worker (its work-queue message), so that a worker's
-    log lines can be found from the dispatcher's; None for a direct invocation."""
+def message_field(event: dict[str, Any], name: str) -> Any:
+    """A field of the dispatcher's work-queue message that started this worker: `run` (its run id, so
+    that a worker's log lines can be found from the dispatcher's), `vantage` (the one it checks from);
+    None for a direct invocation."""
     for record in event.get("Records") or []:
         try:
-            run = json.loads(record.get("body") or "{}").get("run")
+            value = json.loads(record.get("body") or "{}").get(name)
         except (ValueError, AttributeError):
             continue
-        if isinstance(run, str):
-            return run
+        if isinstance(value, str):
+            return value
     return None
 
 

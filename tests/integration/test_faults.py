@@ -109,7 +109,7 @@ def test_postgres_stopped_and_restarted_under_api_writes_and_sweeps(own_server):
             for k, n in enumerate(("a", "b", "c"))
         ]
     settings = Settings.from_environ({"PROBE_ALLOW_LOOPBACK": "true"})
-    db.autocommit().run("UPDATE proxies SET next_check_at = now()")
+    db.autocommit().run("UPDATE proxy_schedule SET next_check_at = now()")
     Sweeper(db, settings=settings).run_once()
     initial = {p: ids[0] for p, ids in instances.items()}
 
@@ -142,7 +142,7 @@ def test_postgres_stopped_and_restarted_under_api_writes_and_sweeps(own_server):
         sweep = Sweeper(db, settings=settings)
         while not stopping.is_set():
             try:
-                db.autocommit().run("UPDATE proxies SET next_check_at = now()")
+                db.autocommit().run("UPDATE proxy_schedule SET next_check_at = now()")
                 sweep.run_once()
             except DatabaseUnavailable:
                 sweep_failures["unavailable"] += 1
@@ -170,7 +170,7 @@ def test_postgres_stopped_and_restarted_under_api_writes_and_sweeps(own_server):
     assert statuses[200] > 0
     assert sweep_failures["unavailable"] > 0
     # The next sweep completes, and the ledger agrees with every proxy's active instance.
-    db.autocommit().run("UPDATE proxies SET next_check_at = now()")
+    db.autocommit().run("UPDATE proxy_schedule SET next_check_at = now()")
     stats = Sweeper(db, settings=settings).run_once()
     assert stats.proxies == len(instances)
     _switch_chain_agrees(db, initial)

@@ -120,10 +120,10 @@ def test_a_hanging_work_queue_holds_the_dispatcher_for_one_bounded_call(db, work
 def test_the_dispatcher_reports_lag(db, work_queue):
     with FleetProcess() as fleet:
         populate(db, fleet, random.Random(2), 10)
-    db.autocommit().run("UPDATE proxies SET next_check_at = now() - interval '42 seconds'")
+    db.autocommit().run("UPDATE proxy_schedule SET next_check_at = now() - interval '42 seconds'")
     done = _dispatch(db)
     assert 42 <= done.backlog.lag_seconds < 50
-    assert 42 <= claims.lag_seconds(db.autocommit()) < 50
+    assert 42 <= claims.lag_seconds(db.autocommit(), "local") < 50
 
 
 def test_without_a_work_queue_the_dispatcher_sweeps_itself(db, monkeypatch):
@@ -168,7 +168,7 @@ def test_two_workers_never_check_a_proxy_twice_in_one_interval(db, monkeypatch):
                 p=f"w{k}",
                 u=server.url(f"w{k}"),
             )
-        con.run("UPDATE proxies SET next_check_at = now()")
+        con.run("UPDATE proxy_schedule SET next_check_at = now()")
 
         def work():
             Sweeper(db, settings=settings(sweep_batch_size=3, sweep_schedule_seconds=60)).run_until(
@@ -199,8 +199,9 @@ def test_a_slow_probe_holds_up_no_other_batch(db, monkeypatch):
     try:
         con = db.autocommit()
         for k, name in enumerate(["slow", "fast1", "fast2", "fast3"]):
+            con.run("INSERT INTO proxies (proxy_id, owner_id) VALUES (:p, 'o')", p=name)
             con.run(
-                "INSERT INTO proxies (proxy_id, owner_id, next_check_at) VALUES (:p, 'o', now() - make_interval(secs => :k))",
+                "UPDATE proxy_schedule SET next_check_at = now() - make_interval(secs => :k) WHERE proxy_id = :p",
                 p=name,
                 k=10 - k,
             )
@@ -346,26 +347,32 @@ def _nodes(plan: dict) -> list[str]:
 def test_the_claim_is_an_index_scan_proportional_to_what_is_due_at_100k_proxies(db):
     con = db.autocommit()
     con.run(
-        "INSERT INTO proxies (proxy_id, owner_id, next_check_at)"
-        " SELECT 'big-' || g, 'o', now() + make_interval(secs => 600 + g % 30) FROM generate_series(1, 100000) g"
+        "INSERT INTO proxies (proxy_id, owner_id) SELECT 'big-' || g, 'o' FROM generate_series(1, 100000) g"
     )
+    con.run(
+        "UPDATE proxy_schedule SET next_check_at = now() + make_interval(secs => 600 + substr(proxy_id, 5)::int % 30)"
+    )
+    con.run("ANALYZE proxy_schedule")
     con.run(
         "INSERT INTO proxy_instances (proxy_id, instance_name, health_check_url)"
         " SELECT proxy_id, 'a', 'http://10.0.0.1/' FROM proxies"
     )
     con.run("ANALYZE proxy_instances")
     con.run(
-        "UPDATE proxies SET next_check_at = now() - interval '1 second' WHERE proxy_id IN ('big-1', 'big-2')"
+        "UPDATE proxy_schedule SET next_check_at = now() - interval '1 second' WHERE proxy_id IN ('big-1', 'big-2')"
     )
-    due = "SELECT proxy_id FROM proxies WHERE next_check_at <= now() ORDER BY next_check_at LIMIT 500 FOR UPDATE SKIP LOCKED"
+    due = (
+        "SELECT proxy_id FROM proxy_schedule WHERE vantage = 'local' AND next_check_at <= now()"
+        " ORDER BY next_check_at LIMIT 500 FOR UPDATE SKIP LOCKED"
+    )
     nodes = _nodes(_plan_of(con, due))
     # by the due index (a plain or a bitmap scan of it), never a scan of the fleet
-    assert any(n.endswith("Index Scan:proxies_due_idx") for n in nodes), nodes
+    assert any(n.endswith("Index Scan:proxy_schedule_due_idx") for n in nodes), nodes
     assert not any(n.startswith("Seq Scan") for n in nodes), nodes
     deadlines = _nodes(_plan_of(con, claims._DEADLINES, limit=500))
     assert not any(n.startswith("Seq Scan:") and "proxies" in n for n in deadlines), deadlines
     assert any("proxies_drill_due_idx" in n for n in deadlines) and any(
         "proxy_instances_maintenance_due_idx" in n for n in deadlines
     ), deadlines
-    with_instances = claims.claim_due(con, 500)
+    with_instances = claims.claim_due(con, "local", 500)
     assert sorted(c.proxy_id for c in with_instances) == ["big-1", "big-2"]

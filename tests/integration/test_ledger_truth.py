@@ -80,10 +80,10 @@ operations = st.lists(
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=operations)
 def test_the_newest_switch_in_the_ledger_names_the_active_instance(db, ops):
-    db.connection().run(
-        "TRUNCATE config_versions, fleet_storms, report_keys, notification_outbox, proxy_instance_metrics,"
-        " proxy_failover_events, proxy_redundancy_status, proxy_failover_configurations, proxy_instances, proxies"
-    )
+    from tests.conftest import FRESH, TABLES
+
+    db.connection().run(f"TRUNCATE {TABLES}")
+    db.connection().run_script(FRESH)
     clock = Clock()
     service = FailoverService(db, clock=clock)
     sweeper = Sweeper(db, clock=clock)
@@ -129,7 +129,7 @@ def test_the_newest_switch_in_the_ledger_names_the_active_instance(db, ops):
                 service.start_maintenance(OWNER, instance, 60, "patch", force=True)
             elif op == "tick":
                 clock.tick(arg)
-                db.autocommit().run("UPDATE proxies SET next_check_at = now() - interval '1 second'")
+                db.autocommit().run("UPDATE proxy_schedule SET next_check_at = now() - interval '1 second'")
                 sweeper.run_once(flush_seconds=0)
         except ProxyFailoverError:
             pass  # a 4xx the API would answer: nothing changed

@@ -125,7 +125,7 @@ def test_the_sweep_checks_and_fails_over_every_proxy_while_sns_hangs(db, hanging
             "UPDATE proxy_instances SET health_status = 'healthy', consecutive_successes = 2,"
             " last_status_change = now() - interval '1 hour'"
         )
-        db.autocommit().run("UPDATE proxies SET next_check_at = now()")
+        db.autocommit().run("UPDATE proxy_schedule SET next_check_at = now()")
         settings = Settings.from_environ(
             {"PROBE_ALLOW_LOOPBACK": "true", "SWEEP_BATCH_SIZE": "3", "NOTIFICATIONS_TOPIC_ARN": sns["topic"]}
         )

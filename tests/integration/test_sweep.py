@@ -59,7 +59,7 @@ def make_proxy(service, fleet, proxy_id, names, **config):
 
 
 def due_now(db):
-    db.autocommit().run("UPDATE proxies SET next_check_at = now()")
+    db.autocommit().run("UPDATE proxy_schedule SET next_check_at = now()")
 
 
 def sweep(db, **overrides):
@@ -262,7 +262,7 @@ def test_two_sweeps_at_once_check_each_instance_once(db, fleet):
 def test_scheduled_entry_point_runs_until_its_deadline(db, fleet, monkeypatch, capsys):
     service = FailoverService(db)
     make_proxy(service, fleet, "p7", ["a"], health_check_interval_seconds=1, health_check_timeout_seconds=1)
-    db.autocommit().run("UPDATE proxies SET next_check_at = now()")
+    db.autocommit().run("UPDATE proxy_schedule SET next_check_at = now()")
 
     class Context:
         def __init__(self):

@@ -136,6 +136,7 @@ FULL = {
         "durationSeconds": 300,
         "reason": " quarterly drill ",
     },
+    "SafetyUpdate": {"autoFailover": "held", "reason": "the checkers' network is down: hold switches"},
     "InstancePatch": {
         "instanceName": "edge-eu-1b",
         "instanceType": "large",

@@ -1,5 +1,5 @@
-"""Storms, drills and incidents, pure: when a fleet incident opens, how a drill ends, and which
-notifications share an incident's correlation id."""
+"""Drills and incidents, pure: how a drill ends, and which notifications share an incident's
+correlation id. (Storms are counted by the store: tests/integration/test_storms.py.)"""
 
 from __future__ import annotations
 
@@ -9,65 +9,8 @@ from proxy_failover.domain import drills
 from proxy_failover.domain.decisions import reconcile
 from proxy_failover.domain.health import apply_check
 from proxy_failover.domain.models import Drill, EventStatus, EventType, FailoverConfig, Maintenance, Switch
-from proxy_failover.domain.storms import MAX_PROXY_IDS, StormState, observe
 
 from .test_decisions import T0, H, U, inst
-
-# -- storms ------------------------------------------------------------------------------------------
-
-
-def _burst(state, proxies, at, threshold=3):
-    return observe("owner", state, proxies, at, threshold)
-
-
-def test_up_to_the_threshold_is_no_storm_and_one_more_opens_one():
-    state, at = StormState(), T0
-    for k in range(3):
-        verdict = _burst(state, [f"p{k}"], at + timedelta(seconds=k))
-        assert not verdict.in_storm and verdict.fleet_notice is None
-        state = verdict.state
-    verdict = _burst(state, ["p3"], at + timedelta(seconds=3))
-    assert verdict.in_storm
-    notice = verdict.fleet_notice
-    assert notice.type == "fleet_incident" and notice.severity == "critical"
-    assert notice.details["count"] == 4 and notice.details["proxyIds"] == ["p3", "p2", "p1", "p0"]
-    assert notice.correlation_id == verdict.state.storm_id
-
-
-def test_a_storm_sends_one_fleet_incident_however_long_it_lasts():
-    state = _burst(StormState(), [f"p{k}" for k in range(5)], T0).state
-    notices = []
-    for k in range(100):  # a failover every second for 100 s
-        verdict = _burst(state, [f"q{k}"], T0 + timedelta(seconds=k + 1))
-        assert verdict.in_storm
-        notices.append(verdict.fleet_notice)
-        state = verdict.state
-    assert [n for n in notices if n is not None] == []  # the one was sent by the first burst
-
-
-def test_the_storm_keeps_its_minute_then_a_new_burst_opens_a_new_one():
-    opened = _burst(StormState(), [f"p{k}" for k in range(5)], T0)
-    later = _burst(opened.state, ["x"], T0 + timedelta(seconds=30))  # under the threshold, same minute
-    assert later.in_storm and later.fleet_notice is None
-    assert later.state.storm_id == opened.state.storm_id
-    quiet = _burst(later.state, ["y"], T0 + timedelta(seconds=200))  # a quiet minute: a single failover
-    assert not quiet.in_storm and quiet.fleet_notice is None
-    again = _burst(quiet.state, [f"r{k}" for k in range(5)], T0 + timedelta(seconds=201))
-    assert again.fleet_notice is not None and again.state.storm_id != opened.state.storm_id
-
-
-def test_the_window_slides_and_forgets_failovers_older_than_a_minute():
-    state = _burst(StormState(), ["a", "b", "c"], T0).state  # at the threshold: no storm
-    verdict = _burst(state, ["d"], T0 + timedelta(seconds=61))  # the first three are older than a minute
-    assert not verdict.in_storm and sum(verdict.state.per_second.values()) == 1
-    assert [p for _, p in verdict.state.proxy_ids] == ["d"]
-
-
-def test_a_fleet_incident_names_at_most_a_thousand_proxies():
-    verdict = _burst(StormState(), [f"p{k}" for k in range(1500)], T0, threshold=20)
-    assert verdict.fleet_notice.details["count"] == 1500
-    assert len(verdict.fleet_notice.details["proxyIds"]) == MAX_PROXY_IDS
-
 
 # -- drills ------------------------------------------------------------------------------------------
 

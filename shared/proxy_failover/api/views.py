@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ..domain.decisions import Decision
     from ..domain.models import LedgerEvent
     from ..domain.routing import RouteAnswer
+    from ..domain.safety import FleetSafety
     from ..store.config_versions import ConfigVersion
     from ..store.rows import Listed, StoredConfig, StoredRedundancy
 
@@ -164,4 +165,24 @@ def decision_view(proxy_id: str, decision: Decision) -> View:
         "sourceInstanceId": decision.source_instance_id,
         "targetInstanceId": decision.target_instance_id,
         "strategy": None if decision.strategy is None else decision.strategy.value,
+    }
+
+
+def safety_view(found: FleetSafety) -> View:
+    state = found.state
+    return {
+        "autoFailover": state.auto_failover.value,
+        "reason": state.reason,
+        "changedBy": state.changed_by,
+        "changedAt": _time(state.changed_at),
+        "checksSuspended": state.checks_suspended,
+        "vantages": [
+            {
+                "name": v.state.name,
+                "lastRunAt": _time(v.state.last_run_at),
+                "impaired": v.state.impaired,
+                "absent": v.absent,
+            }
+            for v in found.vantages
+        ],
     }

@@ -63,11 +63,18 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 class Prober:
     def __init__(
-        self, policy: TargetPolicy, concurrency: int = 500, resolver: Resolver = system_resolver
+        self,
+        policy: TargetPolicy,
+        concurrency: int = 500,
+        resolver: Resolver = system_resolver,
+        *,
+        source_address: str | None = None,
     ) -> None:
         self.policy = policy
         self.concurrency = max(1, concurrency)
         self.resolver = resolver
+        # Probes leave from this address (a vantage's, locally): bound before connecting.
+        self.local_addr = None if source_address is None else (source_address, 0)
         self._tls = ssl.create_default_context()
         self._tls_unverified = ssl.create_default_context()
         self._tls_unverified.check_hostname = False
@@ -147,6 +154,7 @@ class Prober:
             target.port,
             ssl=tls,
             server_hostname=target.host if tls else None,
+            local_addr=self.local_addr,
         )
         try:
             if target.scheme == "tcp":

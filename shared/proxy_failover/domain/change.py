@@ -44,6 +44,7 @@ class Check(NamedTuple):
     metrics: MetricsSample | None = None  # a reported sample, stored with the check
     reason: str | None = None  # why it failed, when the notice should say (report_ttl_expired)
     real: bool = True  # False: made up by the service (an expired report time-to-live), no sign of life
+    vantage: str | None = None  # the probe's vantage; None: a report (the reporter's own verdict)
 
 
 class Completion(NamedTuple):
@@ -161,7 +162,7 @@ def decide(
             closures.append(Closure(EventStatus.FAILED, why, event_id=drill.event_id))
             extra_notices.append(drills.failed_notice(drill, drills.DrillEnd(None, EventStatus.FAILED, why)))
             drill = None
-        else:
+        elif not aggregate.automatic_held:  # held: a drill's time being up switches nothing either
             drill_end = drills.conclude(drill, after, aggregate.active_instance_id, now)
             if drill_end is not None:
                 closures.append(Closure(drill_end.status, drill_end.error, event_id=drill.event_id))
@@ -177,7 +178,7 @@ def decide(
         transitions=transitions,
         now=now,
         jitter=jitter,
-        allow_automatic=step.allow_automatic and requested is None,
+        allow_automatic=step.allow_automatic and requested is None and not aggregate.automatic_held,
         requested=requested,
         named={i.id: i for i in before},
         drill=drill_end is not None,
@@ -272,21 +273,26 @@ def _checked(
 ) -> tuple[list[Instance], list[Transition]]:
     if not step.checks:
         return instances, []
-    from .health import apply_check  # only writes that carry check results load it
+    from .health import apply_check, apply_probe  # only writes that carry check results load it
 
     after, transitions = [], []
     for instance in instances:
         check = step.checks.get(instance.id)
         if check is not None:
-            instance, transition = apply_check(
-                instance,
-                check.result,
-                config,
-                now,
-                connection_count=check.connections,
-                reason=check.reason,
-                real=check.real,
-            )
+            if check.vantage is not None:
+                instance, transition = apply_probe(
+                    instance, check.vantage, check.result, config, now, reason=check.reason
+                )
+            else:
+                instance, transition = apply_check(
+                    instance,
+                    check.result,
+                    config,
+                    now,
+                    connection_count=check.connections,
+                    reason=check.reason,
+                    real=check.real,
+                )
             if check.latency_ms is not None:
                 instance = instance._replace(last_latency_ms=check.latency_ms)
             if transition:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from .models import FailoverConfig, HealthStatus, Instance, Transition
+from .models import FailoverConfig, HealthStatus, Instance, Transition, VantageCount
 
 
 def status_after(instance: Instance, result: HealthStatus, config: FailoverConfig) -> HealthStatus:
@@ -39,14 +39,87 @@ def apply_check(
     """Feed one check result through the state machine; returns the new instance and its transition.
     `real` is False for a check the service made up (a report time-to-live that expired): it counts as
     a result, but not as a sign of life (`last_result_at` stays)."""
-    if result is HealthStatus.UNHEALTHY:
-        failures, successes = instance.consecutive_failures + 1, 0
-    elif result is HealthStatus.HEALTHY:
-        failures, successes = 0, instance.consecutive_successes + 1
-    else:
-        failures, successes = instance.consecutive_failures, instance.consecutive_successes
+    failures, successes = counted(instance.consecutive_failures, instance.consecutive_successes, result)
+    return _settled(
+        instance,
+        status_after(instance, result, config),
+        failures,
+        successes,
+        config,
+        now,
+        connection_count=connection_count,
+        reason=reason,
+        real=real,
+    )
 
-    new_status = status_after(instance, result, config)
+
+def counted(failures: int, successes: int, result: HealthStatus) -> tuple[int, int]:
+    """The consecutive counters after one more result."""
+    if result is HealthStatus.UNHEALTHY:
+        return failures + 1, 0
+    if result is HealthStatus.HEALTHY:
+        return 0, successes + 1
+    return failures, successes
+
+
+def apply_probe(
+    instance: Instance,
+    vantage: str,
+    result: HealthStatus,
+    config: FailoverConfig,
+    now: datetime,
+    *,
+    reason: str | None = None,
+) -> tuple[Instance, Transition | None]:
+    """A probe's result from one vantage. The vantage keeps its own rise/fall (counters and verdict);
+    the instance turns unhealthy only when more than half of the vantages that checked it within its
+    last two intervals count it unhealthy, healthy by the same majority, and a tie keeps its status.
+    The instance's counters are the majority's: the (n//2 + 1)-th largest of those vantages' (so
+    "unhealthy with consecutiveFailures >= unhealthyThreshold" holds as it does for one vantage). When
+    the vantage is the only one that checked it lately (one vantage, the default) this is the state
+    machine of `apply_check`, unchanged."""
+    counts = {v.vantage: v for v in instance.vantages}
+    own = counts.get(vantage) or VantageCount(vantage)
+    failures, successes = counted(own.failures, own.successes, result)
+    as_seen = instance._replace(
+        health_status=own.verdict, consecutive_failures=own.failures, consecutive_successes=own.successes
+    )
+    counts[vantage] = VantageCount(vantage, failures, successes, status_after(as_seen, result, config), now)
+    recent_since = now - timedelta(seconds=2 * config.health_check_interval_seconds)
+    recent = [v for v in counts.values() if v.checked_at is not None and v.checked_at > recent_since]
+    kept = tuple(sorted(counts.values()))
+    if len(recent) <= 1:
+        checked, transition = apply_check(instance, result, config, now, reason=reason)
+        return checked._replace(vantages=kept), transition
+    unhealthy = sum(1 for v in recent if v.verdict is HealthStatus.UNHEALTHY)
+    healthy = sum(1 for v in recent if v.verdict is HealthStatus.HEALTHY)
+    status = instance.health_status
+    if 2 * unhealthy > len(recent):
+        status = HealthStatus.UNHEALTHY
+    elif 2 * healthy > len(recent):
+        status = HealthStatus.HEALTHY
+    k = len(recent) // 2  # index of the (n//2 + 1)-th largest
+    majority_failures = sorted((v.failures for v in recent), reverse=True)[k]
+    majority_successes = sorted((v.successes for v in recent), reverse=True)[k]
+    settled, transition = _settled(
+        instance, status, majority_failures, majority_successes, config, now, reason=reason, real=True
+    )
+    return settled._replace(vantages=kept), transition
+
+
+def _settled(
+    instance: Instance,
+    new_status: HealthStatus,
+    failures: int,
+    successes: int,
+    config: FailoverConfig,
+    now: datetime,
+    *,
+    connection_count: int | None = None,
+    reason: str | None = None,
+    real: bool = True,
+) -> tuple[Instance, Transition | None]:
+    """The bookkeeping of a decided status: the change, flap damping, the incident it opens."""
     window_start = now - timedelta(seconds=config.flap_window_seconds)
     changes = tuple(at for at in instance.status_changes if at > window_start)
     transition = None

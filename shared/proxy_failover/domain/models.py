@@ -101,6 +101,16 @@ class Maintenance(NamedTuple):
     started_by: str
 
 
+class VantageCount(NamedTuple):
+    """One vantage's own rise/fall of an instance: its counters, its verdict and when it last checked."""
+
+    vantage: str
+    failures: int = 0
+    successes: int = 0
+    verdict: HealthStatus = HealthStatus.UNKNOWN
+    checked_at: datetime | None = None
+
+
 class Instance(NamedTuple):
     id: str
     proxy_id: str
@@ -131,6 +141,8 @@ class Instance(NamedTuple):
     needs_attention: bool = False
     # The incident its notifications share: opened when it last turned unhealthy.
     incident_id: str | None = None
+    # Each vantage's own rise/fall of the instance (probes only; reports feed the instance directly).
+    vantages: tuple[VantageCount, ...] = ()
 
     @property
     def in_maintenance(self) -> bool:
@@ -224,3 +236,5 @@ class ProxyAggregate(NamedTuple):
     previous: Redundancy | None  # the stored posture, None before the first instance
     instances: list[Instance]
     drill: Drill | None = None  # a drill in progress
+    # The emergency brake is held: nothing switches by itself (operators' switches still do).
+    automatic_held: bool = False

@@ -28,6 +28,13 @@ class NoticeType(StrEnum):
     MAINTENANCE_FAILOVER = "maintenance_failover"
     DRILL_FAILED = "drill_failed"
     FLEET_INCIDENT = "fleet_incident"
+    # fleet-wide: about the checkers and the brake, of no proxy and no owner
+    VANTAGE_IMPAIRED = "vantage_impaired"
+    VANTAGE_RESTORED = "vantage_restored"
+    CHECKS_SUSPENDED = "checks_suspended"
+    CHECKS_RESUMED = "checks_resumed"
+    AUTO_FAILOVER_HELD = "auto_failover_held"
+    AUTO_FAILOVER_RELEASED = "auto_failover_released"
 
 
 class Severity(StrEnum):

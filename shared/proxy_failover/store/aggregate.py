@@ -28,6 +28,7 @@ _REDUNDANCY_NAMES = (
 _AGGREGATE = f"""
 SELECT p.proxy_id, p.owner_id, p.active_instance_id, {CONFIG_SELECT}, c.created_at AS cfg_created_at,
        p.drill_event_id, p.drill_until, p.drill_return_to,
+       COALESCE((SELECT f.auto_failover = 'held' FROM fleet_safety f), false) AS automatic_held,
        {", ".join(f"r.{c} AS r_{c}" for c in _REDUNDANCY_NAMES)},
        {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}
   FROM proxies p
@@ -66,6 +67,7 @@ def _aggregates(rows: list[dict[str, Any]]) -> list[ProxyAggregate]:
                 drill=None
                 if first["drill_event_id"] is None
                 else Drill(str(first["drill_event_id"]), first["drill_until"], str(first["drill_return_to"])),
+                automatic_held=bool(first["automatic_held"]),
             )
         )
     return found

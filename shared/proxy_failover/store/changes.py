@@ -64,6 +64,7 @@ WITH instances AS (
         next_recovery_at = r.next_recovery_at,
         needs_attention = r.needs_attention,
         incident_id = r.incident_id,
+        vantage_state = r.vantage_state,
         updated_at = CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:instances AS jsonb)) AS r(
           id uuid, instance_name text, instance_type text, priority integer, weight integer,
@@ -73,7 +74,7 @@ WITH instances AS (
           last_health_check timestamptz, last_status_change timestamptz, last_latency_ms float8,
           connection_count integer, status_changes timestamptz[], is_flapping boolean,
           recovery_attempts integer, next_recovery_at timestamptz, needs_attention boolean,
-          incident_id uuid)
+          incident_id uuid, vantage_state jsonb)
      WHERE i.id = r.id
 ), added AS (
     INSERT INTO proxy_instances (id, proxy_id, instance_name, instance_type, priority, weight,
@@ -92,11 +93,9 @@ WITH instances AS (
       FROM jsonb_to_recordset(CAST(:report_keys AS jsonb)) AS r(instance_id uuid, key text, response jsonb)
     ON CONFLICT (instance_id, key) DO UPDATE SET response = EXCLUDED.response, created_at = EXCLUDED.created_at
 ), proxies AS (
-    -- a new active instance; a shorter check interval takes effect at once; a drill started or over
+    -- a new active instance; a drill started or over
     UPDATE proxies p SET
         active_instance_id = CASE WHEN r.set_active THEN r.active_instance_id ELSE p.active_instance_id END,
-        next_check_at = CASE WHEN r.interval IS NULL THEN p.next_check_at
-            ELSE LEAST(p.next_check_at, CAST(:now AS timestamptz) + make_interval(secs => r.interval)) END,
         drill_event_id = CASE WHEN r.set_drill THEN r.drill_event_id ELSE p.drill_event_id END,
         drill_until = CASE WHEN r.set_drill THEN r.drill_until ELSE p.drill_until END,
         drill_return_to = CASE WHEN r.set_drill THEN r.drill_return_to ELSE p.drill_return_to END,
@@ -105,6 +104,12 @@ WITH instances AS (
           proxy_id text, set_active boolean, active_instance_id uuid, interval integer, set_drill boolean,
           drill_event_id uuid, drill_until timestamptz, drill_return_to uuid)
      WHERE p.proxy_id = r.proxy_id
+), schedule AS (
+    -- a shorter check interval takes effect at once, at every vantage
+    UPDATE proxy_schedule s SET
+        next_check_at = LEAST(s.next_check_at, CAST(:now AS timestamptz) + make_interval(secs => r.interval))
+      FROM jsonb_to_recordset(CAST(:proxies AS jsonb)) AS r(proxy_id text, interval integer)
+     WHERE s.proxy_id = r.proxy_id AND r.interval IS NOT NULL
 ), completions AS (
     -- events of earlier transactions (a drill's, an operator's completion); each proxy's are written
     -- under its lock, so "still in progress" was read and holds
@@ -123,13 +128,13 @@ WITH instances AS (
            r.config, r.changes, r.changed_by, CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:versions AS jsonb)) AS r(
           proxy_id text, config jsonb, changes jsonb, changed_by text)
-), storms AS (
-    -- each owner's row was locked by `storms.lock` earlier in this transaction
-    UPDATE fleet_storms s SET
-        per_second = r.per_second, proxy_ids = r.proxy_ids, storm_id = r.storm_id, storm_until = r.storm_until
-      FROM jsonb_to_recordset(CAST(:storms AS jsonb)) AS r(
-          owner_id text, per_second jsonb, proxy_ids jsonb, storm_id uuid, storm_until timestamptz)
-     WHERE s.owner_id = r.owner_id
+), storms AS MATERIALIZED (
+    -- the owners whose proxies page in this write, in owner order (no deadlock between writers of
+    -- several): each one's storm row stays locked until this statement's COMMIT (`page_storm`)
+    SELECT s.*
+      FROM jsonb_to_recordset(CAST(:pages AS jsonb)) AS r(owner_id text, proxy_ids jsonb)
+     CROSS JOIN LATERAL page_storm(r.owner_id, ARRAY(SELECT jsonb_array_elements_text(r.proxy_ids)),
+                                   CAST(:now AS timestamptz), CAST(:threshold AS integer)) AS s
 ), config AS (
     INSERT INTO proxy_failover_configurations AS s (proxy_id, {", ".join(CONFIG_COLUMNS)}, created_at, updated_at)
     SELECT r.proxy_id, {", ".join(f"r.{c}" for c in CONFIG_COLUMNS)}, CAST(:now AS timestamptz),
@@ -174,13 +179,35 @@ WITH instances AS (
         last_failover_reason = COALESCE(EXCLUDED.last_failover_reason, s.last_failover_reason),
         updated_at = EXCLUDED.updated_at
 ), outbox AS (
+    -- in a storm, a page goes out as `warning` naming the storm: a pager on `critical` is woken once
     INSERT INTO notification_outbox (id, type, proxy_id, user_id, severity, message, next_attempt_at)
-    SELECT r.id, r.type, r.proxy_id, r.user_id, r.severity, r.message,
+    SELECT r.id, r.type, r.proxy_id, r.user_id,
+           CASE WHEN r.pages AND s.in_storm THEN 'warning' ELSE r.severity END,
+           CASE WHEN r.pages AND s.in_storm
+                THEN r.message || jsonb_build_object('severity', 'warning', 'fleetIncidentId', s.storm_id)
+                ELSE r.message END,
            now() + make_interval(secs => CAST(:grace AS float8))
       FROM jsonb_to_recordset(CAST(:outbox AS jsonb)) AS r(
-          id uuid, type text, proxy_id text, user_id text, severity text, message jsonb)
+          id uuid, type text, proxy_id text, user_id text, severity text, message jsonb, pages boolean)
+      LEFT JOIN storms s ON s.owner_id = r.user_id
+    RETURNING id, type, proxy_id, user_id, severity, message
+), fleet_incident AS (
+    -- the storm's own notice, ahead of the rest
+    INSERT INTO notification_outbox (id, type, proxy_id, user_id, severity, message, next_attempt_at)
+    SELECT f.id, 'fleet_incident', NULL, s.owner_id, 'critical',
+           jsonb_build_object('id', f.id, 'type', 'fleet_incident', 'proxyId', NULL, 'userId', s.owner_id,
+                              'occurredAt', CAST(:occurred AS text), 'severity', 'critical',
+                              'correlationId', s.storm_id, 'drill', false, 'count', s.paged,
+                              'windowSeconds', 60, 'threshold', CAST(:threshold AS integer),
+                              'proxyIds', to_jsonb(s.proxy_ids)),
+           now() + make_interval(secs => CAST(:grace AS float8))
+      FROM storms s CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) f
+     WHERE s.opened
+    RETURNING id, type, proxy_id, user_id, severity, message
 ), metrics AS ({METRICS_INSERT})
-SELECT 1
+SELECT id, type, proxy_id, user_id, severity, message, 0 AS n FROM fleet_incident
+UNION ALL
+SELECT id, type, proxy_id, user_id, severity, message, 1 AS n FROM outbox
 """
 
 
@@ -191,11 +218,18 @@ def write(
     *,
     now: datetime,
     outbox_grace_seconds: float,
-    storms: list[dict[str, Any]] | None = None,
+    storm_threshold: int,
     commit: bool = False,
-) -> None:
-    """Persist the changes of many proxies: one statement, whatever their number (none when nothing
-    changed, and then a pending COMMIT goes on its own)."""
+) -> list[OutboxRow]:
+    """Persist the changes of many proxies and their notifications: one statement, whatever their
+    number (none when nothing changed, and then a pending COMMIT goes on its own). Returns the
+    notifications as stored, to publish: in a storm some went out as `warning`, and a fleet_incident
+    leads them. A notification pages (counts towards its owner's storm) when it is critical, of an
+    owner, and no drill's."""
+    pages: dict[str, list[str]] = {}
+    for row in outbox:
+        if _pages(row):
+            pages.setdefault(row.user_id or "", []).append(row.proxy_id or "")
     parts = {
         "instances": [instance_state(i) for c in changes for i in c.changed],
         "added": [new_instance_row(i) for c in changes for i in c.added],
@@ -216,7 +250,7 @@ def write(
             if x.event_id is not None
         ],
         "versions": [_version_row(c) for c in changes if c.config_version is not None],
-        "storms": storms or [],
+        "pages": [{"owner_id": o, "proxy_ids": sorted(set(ids))} for o, ids in sorted(pages.items())],
         "config": [
             {"proxy_id": c.before.proxy_id, **c.config._asdict()} for c in changes if c.config is not None
         ],
@@ -233,19 +267,30 @@ def write(
             if x.recovery_of is not None
         ],
         "redundancy": [_posture_row(c) for c in changes if c.posture is not None],
-        "outbox": [o._asdict() for o in outbox],
+        "outbox": [{**o._asdict(), "pages": _pages(o)} for o in outbox],
         "metrics": [
             sample_row(instance_id, now, sample) for c in changes for instance_id, sample in c.metrics
         ],
     }
-    if any(parts.values()):
-        con.run(
-            _WRITE,
-            commit=commit,
-            **{name: recordset(rows) for name, rows in parts.items()},
-            now=now,
-            grace=float(outbox_grace_seconds),
-        )
+    if not any(parts.values()):
+        return []
+    stored = con.run(
+        _WRITE,
+        commit=commit,
+        **{name: recordset(rows) for name, rows in parts.items()},
+        now=now,
+        occurred=now.isoformat(),
+        grace=float(outbox_grace_seconds),
+        threshold=storm_threshold,
+    )
+    return [
+        OutboxRow(str(i), kind, proxy, user, severity, message)
+        for i, kind, proxy, user, severity, message, _ in stored
+    ]
+
+
+def _pages(row: OutboxRow) -> bool:
+    return row.severity == "critical" and row.user_id is not None and row.message.get("drill") is not True
 
 
 def _proxy_row(c: Change) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The sweep's claims: due proxies move one interval on as they are claimed, so concurrent sweeps
-split the work and no instance is checked twice in one interval."""
+"""The sweep's claims, per vantage: a vantage's due proxies move one interval on in its schedule as they
+are claimed, so concurrent workers of a vantage split the work and none checks an instance twice in one
+interval, while every vantage checks every proxy within its interval."""
 
 from __future__ import annotations
 
@@ -27,18 +28,18 @@ _INTERVAL = config_or_default("health_check_interval_seconds")
 # Fixed cadence: the next check is one interval after the previous due time, unless we fell behind.
 _CLAIM = f"""
 WITH due AS (
-    SELECT proxy_id FROM proxies
-     WHERE next_check_at <= now()
+    SELECT proxy_id FROM proxy_schedule
+     WHERE vantage = :vantage AND next_check_at <= now()
      ORDER BY next_check_at
      LIMIT :limit
      FOR UPDATE SKIP LOCKED
 )
-UPDATE proxies p SET next_check_at = CASE
+UPDATE proxy_schedule p SET next_check_at = CASE
         WHEN p.next_check_at + make_interval(secs => {_INTERVAL}) > now()
         THEN p.next_check_at + make_interval(secs => {_INTERVAL})
         ELSE now() + make_interval(secs => {_INTERVAL}) END
   FROM due LEFT JOIN proxy_failover_configurations c ON c.proxy_id = due.proxy_id
- WHERE p.proxy_id = due.proxy_id
+ WHERE p.vantage = :vantage AND p.proxy_id = due.proxy_id
 RETURNING p.proxy_id,
           LEAST({config_or_default("health_check_timeout_seconds")}::float8, 0.9 * {_INTERVAL}) AS timeout_seconds
 """
@@ -49,8 +50,28 @@ SELECT id, proxy_id, health_check_url, probe FROM proxy_instances
 """
 
 
-def claim_due(con: Connection, limit: int) -> list[Claim]:
-    return [Claim(str(proxy_id), float(timeout)) for proxy_id, timeout in con.run(_CLAIM, limit=limit)]
+def claim_due(con: Connection, vantage: str, limit: int) -> list[Claim]:
+    return [
+        Claim(str(proxy_id), float(timeout))
+        for proxy_id, timeout in con.run(_CLAIM, vantage=vantage, limit=limit)
+    ]
+
+
+# A vantage that runs is known: its row says when it last ran (GET /fleet/safety, the majority's
+# "absent"); a new one's schedule of every proxy is made by the table's trigger.
+_REGISTER = """
+INSERT INTO vantages (name, last_run_at) VALUES (:name, now())
+ON CONFLICT (name) DO UPDATE SET last_run_at = now()
+"""
+
+
+def register_vantage(con: Connection, name: str) -> None:
+    con.run(_REGISTER, name=name)
+
+
+def know_vantage(con: Connection, name: str) -> None:
+    """A vantage the dispatcher starts workers for: known before it first runs (then absent)."""
+    con.run("INSERT INTO vantages (name) VALUES (:name) ON CONFLICT DO NOTHING", name=name)
 
 
 def probe_targets(con: Connection, proxy_ids: list[str]) -> list[Target]:
@@ -76,14 +97,14 @@ def deadlines_due(con: Connection, limit: int) -> list[str]:
 # The next check due, or sooner the end of a drill or of maintenance.
 _NEXT_DUE = """
 SELECT extract(epoch FROM (LEAST(
-    (SELECT min(next_check_at) FROM proxies),
+    (SELECT min(next_check_at) FROM proxy_schedule WHERE vantage = :vantage),
     (SELECT min(drill_until) FROM proxies WHERE drill_until IS NOT NULL),
     (SELECT min(maintenance_until) FROM proxy_instances WHERE maintenance_until IS NOT NULL)) - now()))::float8
 """
 
 
-def seconds_until_next_due(con: Connection) -> float | None:
-    rows = con.run(_NEXT_DUE)
+def seconds_until_next_due(con: Connection, vantage: str) -> float | None:
+    rows = con.run(_NEXT_DUE, vantage=vantage)
     value = rows[0][0] if rows else None
     return None if value is None else max(0.0, float(value))
 
@@ -107,29 +128,40 @@ class Backlog(NamedTuple):
     checks_in_window: float
 
 
-# Every proxy due within the window (by the due index), with its probe targets counted (a proxy with
-# none still costs a claim and a write: one).
+# Every proxy due at the vantage within the window (by the due index), with its probe targets counted
+# (a proxy with none still costs a claim and a write: one).
 _BACKLOG = f"""
 SELECT count(*) FILTER (WHERE p.next_check_at <= now()) AS due,
        COALESCE(extract(epoch FROM (now() - min(p.next_check_at))), 0)::float8 AS lag,
        COALESCE(sum(GREATEST(1, (SELECT count(*) FROM proxy_instances i
                                   WHERE i.proxy_id = p.proxy_id AND i.health_check_url IS NOT NULL))
                     * GREATEST(1.0, CAST(:window AS float8) / {_INTERVAL})), 0)::float8 AS checks
-  FROM proxies p LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
- WHERE p.next_check_at <= now() + make_interval(secs => CAST(:window AS float8))
+  FROM proxy_schedule p LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
+ WHERE p.vantage = :vantage AND p.next_check_at <= now() + make_interval(secs => CAST(:window AS float8))
 """
 
 
-def backlog(con: Connection, window_seconds: float) -> Backlog:
-    due, lag, checks = con.run(_BACKLOG, window=float(window_seconds))[0]
+def backlog(con: Connection, vantage: str, window_seconds: float) -> Backlog:
+    due, lag, checks = con.run(_BACKLOG, vantage=vantage, window=float(window_seconds))[0]
     return Backlog(int(due), max(0.0, float(lag)), float(checks))
 
 
-def lag_seconds(con: Connection) -> float:
-    """How late the oldest due proxy is (0 when none is due)."""
+def lag_seconds(con: Connection, vantage: str) -> float:
+    """How late the vantage's oldest due proxy is (0 when none is due)."""
     rows = con.run(
-        "SELECT extract(epoch FROM (now() - min(next_check_at)))::float8 FROM proxies"
-        " WHERE next_check_at <= now()"
+        "SELECT extract(epoch FROM (now() - min(next_check_at)))::float8 FROM proxy_schedule"
+        " WHERE vantage = :vantage AND next_check_at <= now()",
+        vantage=vantage,
     )
     value = rows[0][0] if rows else None
     return 0.0 if value is None else max(0.0, float(value))
+
+
+def proxies_after(con: Connection, after: str, limit: int) -> list[str]:
+    """A page of every proxy, in id order."""
+    rows = con.run(
+        "SELECT proxy_id FROM proxies WHERE proxy_id > :after ORDER BY proxy_id LIMIT :limit",
+        after=after,
+        limit=limit,
+    )
+    return [str(r[0]) for r in rows]

@@ -10,7 +10,6 @@ two orders.
 
 from __future__ import annotations
 
-from ..domain.models import FailoverConfig
 from ..errors import ProxyNotFound
 from ..identity import Principal
 from .db import Connection
@@ -36,9 +35,9 @@ _LOCK_MANY = (
 # a concurrent creator's row is then waited for and returned even though this statement's snapshot
 # predates it, so all of one owner's first writes succeed; another owner's row is neither changed nor
 # returned (404).
-_ENSURE = f"""
-INSERT INTO proxies (proxy_id, owner_id, next_check_at)
-VALUES (:proxy_id, :user, now() + random() * make_interval(secs => {FailoverConfig().health_check_interval_seconds}))
+_ENSURE = """
+INSERT INTO proxies (proxy_id, owner_id)
+VALUES (:proxy_id, :user)
 ON CONFLICT (proxy_id) DO UPDATE SET updated_at = now()
  WHERE proxies.owner_id = :user OR CAST(:admin AS boolean)
 RETURNING proxy_id

@@ -17,6 +17,7 @@ from ..domain.models import (
     ProbeOptions,
     Redundancy,
     Strategy,
+    VantageCount,
 )
 
 CONFIG_COLUMNS = FailoverConfig._fields
@@ -38,7 +39,7 @@ INSTANCE_COLUMNS = (
     " consecutive_failures, consecutive_successes, last_health_check, last_status_change, last_latency_ms,"
     " connection_count, status_changes, is_flapping, recovery_attempts, next_recovery_at, needs_attention,"
     " created_at, updated_at, endpoint, probe, maintenance_until, maintenance_reason, maintenance_started_by,"
-    " last_result_at, incident_id"
+    " last_result_at, incident_id, vantage_state"
 )
 INSTANCE_NAMES = tuple(c.strip() for c in INSTANCE_COLUMNS.split(","))
 
@@ -142,7 +143,34 @@ def instance_from_row(row: dict[str, Any], prefix: str = "") -> Instance:
         ),
         last_result_at=col("last_result_at"),
         incident_id=_str(col("incident_id")),
+        vantages=vantages_from_json(col("vantage_state")),
     )
+
+
+def vantages_from_json(stored: dict[str, Any] | None) -> tuple[VantageCount, ...]:
+    """`vantage_state` ({vantage: {failures, successes, verdict, checkedAt}}) as the domain's counts."""
+    return tuple(
+        VantageCount(
+            name,
+            int(v.get("failures", 0)),
+            int(v.get("successes", 0)),
+            HealthStatus(v.get("verdict", "unknown")),
+            None if v.get("checkedAt") is None else datetime.fromisoformat(v["checkedAt"]),
+        )
+        for name, v in sorted((stored or {}).items())
+    )
+
+
+def vantages_json(counts: tuple[VantageCount, ...]) -> dict[str, Any]:
+    return {
+        v.vantage: {
+            "failures": v.failures,
+            "successes": v.successes,
+            "verdict": v.verdict.value,
+            "checkedAt": _iso(v.checked_at),
+        }
+        for v in counts
+    }
 
 
 def redundancy_from_row(row: dict[str, Any], prefix: str = "") -> Redundancy | None:
@@ -210,6 +238,7 @@ def instance_state(instance: Instance) -> dict[str, Any]:
         "next_recovery_at": _iso(instance.next_recovery_at),
         "needs_attention": instance.needs_attention,
         "incident_id": instance.incident_id,
+        "vantage_state": vantages_json(instance.vantages),
     }
 
 
