@@ -126,14 +126,11 @@ def _serve(notifications: Path, parent: int, ready: Path, echo: bool) -> int:
     queue = sqs.create_queue(QueueName="local-notifications")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    work = sqs.create_queue(QueueName="sweep-work")["QueueUrl"]  # the dispatcher's, for the workers
 
     bridge = NotificationBridge(sqs, queue, notifications, echo=echo)
     bridge.start()
     partial = ready.with_suffix(".partial")
-    partial.write_text(
-        json.dumps({"endpoint": endpoint, "topic": topic, "notifications_queue": queue, "work_queue": work})
-    )
+    partial.write_text(json.dumps({"endpoint": endpoint, "topic": topic, "notifications_queue": queue}))
     partial.rename(ready)  # whole or not at all: the stack polls for it
 
     while not stopping.wait(0.25):

@@ -32,6 +32,9 @@ class LocalConfig:
     notifications_file: Path
     data_dir: Path
     database_url: str | None
+    # vantage -> the source address its probes leave from (LOCAL_VANTAGES=a=127.0.0.2,b=127.0.0.3);
+    # unset: one vantage, `local`, from the system's address
+    vantages: dict[str, str | None]
 
     @classmethod
     def from_environ(cls) -> LocalConfig:
@@ -43,7 +46,29 @@ class LocalConfig:
             ),
             data_dir=Path(os.environ.get("LOCAL_DATA_DIR", str(ROOT / ".local"))),
             database_url=os.environ.get("DATABASE_URL") or None,
+            vantages=_vantages(os.environ.get("LOCAL_VANTAGES", "")),
         )
+
+
+def _vantages(spec: str) -> dict[str, str | None]:
+    """LOCAL_VANTAGES, "name=source-address,...": each a group of sweep workers probing from its own
+    address (bind before connect); unset, the one vantage `local`."""
+    import ipaddress
+    import re
+
+    found: dict[str, str | None] = {}
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        name, sep, address = part.partition("=")
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise SystemExit(f"LOCAL_VANTAGES: {part!r} is not name=address (e.g. a=127.0.0.2)") from None
+        if not sep or not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name) or name in found:
+            raise SystemExit(
+                f"LOCAL_VANTAGES: {part!r} does not name a new vantage (lower-case letters, digits)"
+            )
+        found[name] = address
+    return found or {"local": None}
 
 
 def say(message: str) -> None:
@@ -115,8 +140,10 @@ class WorkQueueConsumer(_Invoker):
     queue and runs a worker for each, at most SWEEP_MAX_WORKERS at once (the trigger's maximum
     concurrency); a message is deleted when its worker returns."""
 
-    def __init__(self, handler: Any, every: float, concurrency: int, sqs: Any, queue_url: str) -> None:
-        super().__init__("sweep-workers", "SweepWorkerFunction", handler, every, concurrency)
+    def __init__(
+        self, handler: Any, every: float, concurrency: int, sqs: Any, queue_url: str, vantage: str
+    ) -> None:
+        super().__init__(f"sweep-workers-{vantage}", "SweepWorkerFunction", handler, every, concurrency)
         self.sqs, self.queue_url = sqs, queue_url
 
     def run(self) -> None:
@@ -312,8 +339,8 @@ class Stack:
         self.config = config
         self._closers: list[Any] = []
         self.url = f"http://127.0.0.1:{config.port}"
-        # (SQS client, queue URL) of the sweep workers' queue; None: the dispatcher sweeps itself
-        self.work_queue: tuple[Any, str] | None = None
+        # vantage -> (SQS client, queue URL) of its sweep workers' queue; empty: the dispatcher sweeps itself
+        self.work_queues: dict[str, tuple[Any, str]] = {}
         self.emulators: Any = None  # the local SNS/SQS process (none when given an SNS of one's own)
 
     def start(self) -> None:
@@ -377,11 +404,11 @@ class Stack:
                 return _load_handler(ROOT, properties["CodeUri"], properties["Handler"])
 
             invokers: list[_Invoker] = [Scheduler(handler_of("SweepFunction"), config.schedule_seconds)]
-            if self.work_queue is not None:
-                workers = get_settings().sweep_max_workers
+            workers = get_settings().sweep_max_workers
+            for vantage, (sqs, url) in self.work_queues.items():
                 invokers.append(
                     WorkQueueConsumer(
-                        handler_of("SweepWorkerFunction"), config.schedule_seconds, workers, *self.work_queue
+                        handler_of("SweepWorkerFunction"), config.schedule_seconds, workers, sqs, url, vantage
                     )
                 )
             for invoker in invokers:
@@ -394,8 +421,15 @@ class Stack:
                     invoker.join_all(timeout=30)
 
             self._closers.append(stop_sweeping)
-            workers_note = f", up to {invokers[-1].concurrency} workers" if len(invokers) > 1 else ""
+            workers_note = f", up to {workers} workers a vantage" if len(invokers) > 1 else ""
             say(f"dispatcher every {config.schedule_seconds:g} s{workers_note}")
+            say(
+                "vantages: "
+                + ", ".join(
+                    f"{name} (from {address or 'the default address'})"
+                    for name, address in config.vantages.items()
+                )
+            )
         else:
             say("scheduled sweep off (SCHEDULE_SECONDS=0)")
 
@@ -408,6 +442,10 @@ class Stack:
                     "AWS_ENDPOINT_URL_SNS is set: set NOTIFICATIONS_TOPIC_ARN to a topic there too"
                 )
             _credentials_for(endpoint)
+            if len(self.config.vantages) > 1:
+                raise SystemExit(
+                    "LOCAL_VANTAGES needs the local SQS its workers' queues live on: unset AWS_ENDPOINT_URL_SNS"
+                )
             say(f"SNS at {endpoint} (AWS_ENDPOINT_URL_SNS), topic {os.environ['NOTIFICATIONS_TOPIC_ARN']}")
             return
         import boto3
@@ -430,12 +468,21 @@ class Stack:
                 ),
                 "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", REGION),
                 "NOTIFICATIONS_TOPIC_ARN": emulators.info["topic"],
-                # The sweep workers' queue, as deployed: the dispatcher sends, WorkQueueConsumer runs workers.
-                "SWEEP_WORK_QUEUE_URL": emulators.info["work_queue"],
             }
         )
+        # Each vantage's workers' queue, as deployed: the dispatcher sends, WorkQueueConsumer runs workers.
         sqs = boto3.client("sqs", region_name=os.environ["AWS_DEFAULT_REGION"], endpoint_url=endpoint)
-        self.work_queue = (sqs, emulators.info["work_queue"])
+        vantages = self.config.vantages
+        for vantage in vantages:
+            url = sqs.create_queue(QueueName=f"sweep-work-{vantage}")["QueueUrl"]
+            self.work_queues[vantage] = (sqs, url)
+        os.environ["SWEEP_VANTAGE_QUEUES"] = ",".join(
+            f"{v}={url}" for v, (_, url) in self.work_queues.items()
+        )
+        os.environ["SWEEP_VANTAGE"] = next(iter(vantages))
+        sources = {v: a for v, a in vantages.items() if a}
+        if sources:
+            os.environ["PROBE_SOURCE_ADDRESSES"] = ",".join(f"{v}={a}" for v, a in sources.items())
         self.emulators = emulators
         from proxy_failover.settings import reset_settings
 

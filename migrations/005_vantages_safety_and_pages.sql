@@ -66,6 +66,8 @@ CREATE TABLE fleet_safety (
     changed_at        timestamptz,
     -- released since the last scheduled pass: the next one switches what still should
     release_pending   boolean NOT NULL DEFAULT false,
+    -- the last change of `auto_failover` flipped it (its notice went out with it)
+    flipped           boolean NOT NULL DEFAULT false,
     -- no vantage can see the fleet (all impaired or absent): one checks_suspended went out
     checks_suspended  boolean NOT NULL DEFAULT false
 );

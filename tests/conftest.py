@@ -26,7 +26,7 @@ TABLES = (
 FRESH = (
     "INSERT INTO vantages (name, last_run_at) VALUES ('local', now());"
     " UPDATE fleet_safety SET auto_failover = 'enabled', reason = NULL, changed_by = NULL, changed_at = NULL,"
-    " release_pending = false, checks_suspended = false"
+    " release_pending = false, checks_suspended = false, flipped = false"
 )
 
 

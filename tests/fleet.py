@@ -17,10 +17,13 @@ from multiprocessing.sharedctypes import Synchronized
 
 class _Instance(asyncio.Protocol):
     hits: Synchronized[int] | None = None
+    blind: Synchronized[int] | None = None  # 1: every connection is closed unanswered (a partition)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         self.buffer = b""
+        if self.blind is not None and self.blind.value:
+            transport.close()
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -37,8 +40,9 @@ class _Instance(asyncio.Protocol):
         self.transport.close()
 
 
-def _serve(sock: socket.socket, hits: Synchronized[int]) -> None:
+def _serve(sock: socket.socket, hits: Synchronized[int], blind: Synchronized[int]) -> None:
     _Instance.hits = hits
+    _Instance.blind = blind
 
     async def main() -> None:
         server = await asyncio.get_running_loop().create_server(_Instance, sock=sock, backlog=8192)
@@ -57,7 +61,8 @@ class FleetProcess:
         self.port = self.sock.getsockname()[1]
         context = multiprocessing.get_context("fork")
         self._hits = context.Value("q", 0)
-        self.process = context.Process(target=_serve, args=(self.sock, self._hits), daemon=True)
+        self._blind = context.Value("i", 0)
+        self.process = context.Process(target=_serve, args=(self.sock, self._hits, self._blind), daemon=True)
 
     def __enter__(self) -> FleetProcess:
         self.process.start()
@@ -72,6 +77,13 @@ class FleetProcess:
     def hits(self) -> int:
         return int(self._hits.value)
 
+    def blind(self) -> None:
+        """Cut every checker off: connections are closed unanswered until `see`."""
+        self._blind.value = 1
+
+    def see(self) -> None:
+        self._blind.value = 0
+
     def url(self, mode: str, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{mode}/{name}"
 
@@ -85,8 +97,10 @@ def populate(
     unhealthy_threshold: int = 3,
     timeout_seconds: int = 1,
     interval_seconds: int = 30,
+    mix: tuple[float, float] = (0.02, 0.12),
 ) -> list[tuple[str, str]]:
-    """Bulk-insert the fleet already healthy (steady state), every proxy due now."""
+    """Bulk-insert the fleet already healthy (steady state), every proxy due now; of its instances,
+    `mix` says which share hangs and which fails (the rest answer 200)."""
     con = db.autocommit()
     proxies, configs, instances = [], [], []
     urls: list[tuple[str, str]] = []
@@ -96,7 +110,7 @@ def populate(
         configs.append({"proxy_id": proxy_id})
         for k in range(per_proxy):
             draw = rng.random()
-            mode = "hang" if draw < 0.02 else ("fail" if draw < 0.12 else "ok")
+            mode = "hang" if draw < mix[0] else ("fail" if draw < mix[1] else "ok")
             url = fleet.url(mode, f"{proxy_id}-{k}")
             instances.append(
                 {"proxy_id": proxy_id, "instance_name": f"i{k}", "priority": k, "health_check_url": url}

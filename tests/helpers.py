@@ -94,7 +94,10 @@ def drain(queue: dict[str, Any]) -> list[dict[str, Any]]:
             body = json.loads(envelope["Message"])
             body["attributes"] = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
             found.append(body)
-            queue["sqs"].delete_message(QueueUrl=queue["queue_url"], ReceiptHandle=m["ReceiptHandle"])
+        queue["sqs"].delete_message_batch(
+            QueueUrl=queue["queue_url"],
+            Entries=[{"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]} for k, m in enumerate(messages)],
+        )
 
 
 def closing_thread(db: Any, target: Callable[..., object], *args: object) -> threading.Thread:

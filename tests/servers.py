@@ -20,6 +20,8 @@ class FleetServer:
         self.modes: dict[str, str] = {}
         self.answers: dict[str, tuple[int, bytes, bool]] = {}
         self.hits: Counter[str] = Counter()
+        # source addresses partitioned from this server: their connections are closed unanswered
+        self.unreachable_from: set[str] = set()
         self._lock = threading.Lock()
         fleet = self
 
@@ -61,6 +63,9 @@ class FleetServer:
 
         class Server(ThreadingHTTPServer):
             request_queue_size = 1024  # a sweep opens hundreds of connections at once
+
+            def verify_request(self, request: object, client_address: tuple[str, int]) -> bool:
+                return client_address[0] not in fleet.unreachable_from
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.scheme = "http"

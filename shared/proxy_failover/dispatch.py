@@ -105,6 +105,8 @@ def dispatch(db: Database, settings: Settings, *, run_id: str, deadline: float) 
     for vantage in queues:
         claims.know_vantage(con, vantage)  # configured: counted absent until it runs
     sweeper = Sweeper(db, settings=settings)
+    # after a release of the brake, before anything else: what would have switched meanwhile, now
+    released = sweeper.reconcile_all(deadline) if fleet.take_release(con) else 0
     per: dict[str, VantageDispatch] = {}
     inline = None
     for vantage, url in queues.items():
@@ -120,7 +122,6 @@ def dispatch(db: Database, settings: Settings, *, run_id: str, deadline: float) 
         plan = workers_needed(found, settings)
         per[settings.sweep_vantage] = VantageDispatch(found, plan, 0)
         inline = sweeper.run_until(deadline)
-    released = sweeper.reconcile_all(deadline) if fleet.take_release(con) else 0
     sweeper.judge_the_fleet()
     sweeper.publisher.close(max(0.5, deadline - time.monotonic()))
     relayed = relay_pending(db, settings)["sent"] if settings.notifications_topic_arn else 0

@@ -214,7 +214,7 @@ class Sweeper(UnitOfWork):
         proxies it looked at."""
         con = self.db.autocommit()
         seen, after = 0, ""
-        while time.monotonic() < deadline:
+        while seen == 0 or time.monotonic() < deadline:
             batch = claims.proxies_after(con, after, self.settings.sweep_batch_size)
             if not batch:
                 break

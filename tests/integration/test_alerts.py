@@ -41,9 +41,9 @@ def execute(body: dict, tok: str = ADMIN) -> tuple[int, Any]:
     return code, data
 
 
-def sweep_now(db) -> None:
+def sweep_now(db, **overrides: object) -> None:
     due_now(db)
-    Sweeper(db, settings=settings()).run_once()
+    Sweeper(db, settings=settings(**overrides)).run_once()
 
 
 def of_type(messages: list[dict], kind: str) -> list[dict]:
@@ -515,7 +515,36 @@ def _fleet_incident(db) -> None:
         report(a["id"], "unhealthy")
 
 
+def _vantage_and_checks(db) -> None:
+    """The only vantage goes blind (its canary fails) and sees again: impaired, checks suspended; then
+    restored, checks resumed."""
+    from tests.servers import FleetServer
+
+    canary = FleetServer()
+    try:
+        pair("t-vantage")
+        for mode in ("fail", "ok"):
+            canary.modes["canary"] = mode
+            sweep_now(db, sweep_canary_urls=canary.url("canary"))
+    finally:
+        canary.close()
+
+
+def _brake(db) -> None:
+    for state in ("held", "enabled"):
+        code, _, _ = call(
+            "set_safety", "PUT", "/fleet/safety", ADMIN, body={"autoFailover": state, "reason": "t"}
+        )
+        assert code == 200
+
+
 PRODUCERS = {
+    "vantage_impaired": _vantage_and_checks,
+    "vantage_restored": _vantage_and_checks,
+    "checks_suspended": _vantage_and_checks,
+    "checks_resumed": _vantage_and_checks,
+    "auto_failover_held": _brake,
+    "auto_failover_released": _brake,
     "failover": _failover,
     "failback": _failback,
     "manual_failover": _manual_failover,
@@ -533,6 +562,12 @@ PRODUCERS = {
     "fleet_incident": _fleet_incident,
 }
 SEVERITY = {
+    "vantage_impaired": "warning",
+    "vantage_restored": "info",
+    "checks_suspended": "critical",
+    "checks_resumed": "info",
+    "auto_failover_held": "critical",
+    "auto_failover_released": "info",
     "failover": "critical",
     "failback": "info",
     "manual_failover": "warning",

@@ -87,15 +87,18 @@ def set_checks_suspended(con: Connection, suspended: bool, notice: OutboxRow, gr
     return bool(rows[0][0])
 
 
+# The SET expressions read the row as the update finds it (after waiting for a concurrent one), so of
+# two writers that both hold, one flips the brake and announces it.
 _SET_BRAKE = f"""
-WITH before AS (SELECT auto_failover FROM fleet_safety FOR UPDATE),
-updated AS (
+WITH updated AS (
     UPDATE fleet_safety SET auto_failover = :state, reason = :reason, changed_by = :by, changed_at = now(),
-           release_pending = CASE WHEN :state = 'enabled' AND (SELECT auto_failover FROM before) = 'held'
-                                  THEN true ELSE release_pending END
-    RETURNING auto_failover, reason, changed_by, changed_at, checks_suspended, release_pending
-), changed AS (SELECT 1 FROM before WHERE auto_failover <> :state), notice AS ({_OUTBOX})
-SELECT u.*, (SELECT count(*) FROM notice) FROM updated u
+           release_pending = release_pending OR (:state = 'enabled' AND auto_failover = 'held'),
+           flipped = (auto_failover <> :state)
+    RETURNING auto_failover, reason, changed_by, changed_at, checks_suspended, release_pending, flipped
+), changed AS (SELECT 1 FROM updated WHERE flipped), notice AS ({_OUTBOX})
+SELECT u.auto_failover, u.reason, u.changed_by, u.changed_at, u.checks_suspended, u.release_pending,
+       (SELECT count(*) FROM notice)
+  FROM updated u
 """
 
 
