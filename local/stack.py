@@ -370,6 +370,14 @@ class Stack:
 
         applied = migrate()
         say(f"database ready ({'applied ' + ', '.join(applied) if applied else 'schema up to date'})")
+        _vantages_started(list(config.vantages))
+        say(
+            "vantages: "
+            + ", ".join(
+                f"{name} (from {address or 'the default address'})"
+                for name, address in config.vantages.items()
+            )
+        )
 
         self._start_sns()
         reset_settings()
@@ -503,6 +511,18 @@ class Stack:
         from proxy_failover.store.db import get_database
 
         get_database().close_pool()
+
+
+def _vantages_started(names: list[str]) -> None:
+    """The stack's vantages start now (as after a deploy): each has two dispatch periods to run before
+    it counts as absent, so restarting the stack is no checker outage."""
+    from proxy_failover.store.db import get_database
+
+    get_database().autocommit().run(
+        "INSERT INTO vantages (name) SELECT unnest(CAST(:names AS text[])) ON CONFLICT (name) DO UPDATE"
+        " SET known_since = now()",
+        names=names,
+    )
 
 
 def _credentials_for(endpoint: str) -> None:

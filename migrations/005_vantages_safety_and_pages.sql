@@ -10,7 +10,8 @@ CREATE TABLE vantages (
     name         text PRIMARY KEY CHECK (name ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
     last_run_at  timestamptz,
     impaired     boolean NOT NULL DEFAULT false,
-    changed_at   timestamptz NOT NULL DEFAULT now()
+    changed_at   timestamptz NOT NULL DEFAULT now(),
+    known_since  timestamptz NOT NULL DEFAULT now()
 );
 
 -- Each vantage's schedule of every proxy: its workers claim due rows with FOR UPDATE SKIP LOCKED and

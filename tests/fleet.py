@@ -98,6 +98,8 @@ def populate(
     timeout_seconds: int = 1,
     interval_seconds: int = 30,
     mix: tuple[float, float] = (0.02, 0.12),
+    prefix: str = "bench",
+    owner: str = "bench",
 ) -> list[tuple[str, str]]:
     """Bulk-insert the fleet already healthy (steady state), every proxy due now; of its instances,
     `mix` says which share hangs and which fails (the rest answer 200)."""
@@ -105,8 +107,8 @@ def populate(
     proxies, configs, instances = [], [], []
     urls: list[tuple[str, str]] = []
     for p in range(proxies_count):
-        proxy_id = f"bench-{p:05d}"
-        proxies.append({"proxy_id": proxy_id, "owner_id": "bench"})
+        proxy_id = f"{prefix}-{p:05d}"
+        proxies.append({"proxy_id": proxy_id, "owner_id": owner})
         configs.append({"proxy_id": proxy_id})
         for k in range(per_proxy):
             draw = rng.random()
@@ -140,7 +142,12 @@ def populate(
     )
     con.run(
         "UPDATE proxies p SET active_instance_id = i.id FROM proxy_instances i"
-        " WHERE i.proxy_id = p.proxy_id AND i.priority = 0"
+        " WHERE i.proxy_id = p.proxy_id AND i.priority = 0 AND p.owner_id = :owner",
+        owner=owner,
     )
-    con.run("UPDATE proxy_schedule SET next_check_at = now()")
+    con.run(
+        "UPDATE proxy_schedule SET next_check_at = now() WHERE proxy_id IN"
+        " (SELECT r.proxy_id FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(proxy_id text))",
+        rows=json.dumps(proxies),
+    )
     return urls

@@ -72,7 +72,8 @@ def _raise_file_limit() -> None:
 
 # A canary's probe id: never an instance's (those are UUIDs).
 CANARY = "canary:"
-# How often a running worker says it is still running (its vantage is absent after two dispatch periods).
+# How often a running worker says it is still running, at most (and at least twice a dispatch period:
+# its vantage is absent after two).
 HEARTBEAT_SECONDS = 5.0
 
 # With due times spread over the interval, something falls due every few milliseconds: looking again
@@ -150,7 +151,7 @@ class Sweeper(UnitOfWork):
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     next_look = math.inf
-                if now - heartbeat >= HEARTBEAT_SECONDS:
+                if now - heartbeat >= min(HEARTBEAT_SECONDS, settings.sweep_schedule_seconds / 2):
                     claims.register_vantage(con, self.vantage)
                     heartbeat = now
                 if now >= next_look:

@@ -22,6 +22,7 @@ class VantageState(NamedTuple):
     name: str
     last_run_at: datetime | None
     impaired: bool
+    known_since: datetime | None = None  # when it was (re)configured: it has as long to run again
 
 
 class SafetyState(NamedTuple):
@@ -51,8 +52,10 @@ def canaries_blind(results: Sequence[bool]) -> bool:
 
 
 def absent(vantage: VantageState, now: datetime, absent_after_seconds: float) -> bool:
-    """No run for that long (two dispatch periods): counted out, as if it were not there."""
-    return vantage.last_run_at is None or now - vantage.last_run_at > timedelta(seconds=absent_after_seconds)
+    """No run for that long (two dispatch periods): counted out, as if it were not there. One just
+    configured (or started again) has as long to run."""
+    times = [t for t in (vantage.last_run_at, vantage.known_since) if t is not None]
+    return not times or now - max(times) > timedelta(seconds=absent_after_seconds)
 
 
 def none_can_see(vantages: Sequence[VantageState], now: datetime, absent_after_seconds: float) -> bool:

@@ -31,11 +31,11 @@ def _outbox(rows: list[OutboxRow]) -> str:
 
 # ---- vantages ------------------------------------------------------------------------------------
 
-_VANTAGES = "SELECT name, last_run_at, impaired FROM vantages ORDER BY name"
+_VANTAGES = "SELECT name, last_run_at, impaired, known_since FROM vantages ORDER BY name"
 
 
 def vantages(con: Connection) -> list[VantageState]:
-    return [VantageState(str(n), at, bool(i)) for n, at, i in con.run(_VANTAGES)]
+    return [VantageState(str(n), at, bool(i), since) for n, at, i, since in con.run(_VANTAGES)]
 
 
 _SET_IMPAIRED = f"""
