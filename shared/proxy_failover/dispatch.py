@@ -45,7 +45,9 @@ def workers_needed(backlog: Backlog, settings: Settings) -> WorkerPlan:
     return WorkerPlan(min(workers, settings.sweep_max_workers), demand)
 
 
-def start_workers(count: int, settings: Settings, run_id: str, queue_url: str, vantage: str) -> int:
+def start_workers(
+    count: int, settings: Settings, run_id: str, queue_url: str, vantage: str, *, ttl: bool = True
+) -> int:
     """One message per worker on the vantage's work queue (batches of ten, each call bounded and made
     once: the next dispatch is the retry). Returns how many were queued."""
     if count <= 0:
@@ -64,7 +66,10 @@ def start_workers(count: int, settings: Settings, run_id: str, queue_url: str, v
     queued = 0
     for start in range(0, count, 10):
         entries = [
-            {"Id": str(k), "MessageBody": json.dumps({"run": run_id, "worker": k, "vantage": vantage})}
+            {
+                "Id": str(k),
+                "MessageBody": json.dumps({"run": run_id, "worker": k, "vantage": vantage, "ttl": ttl}),
+            }
             for k in range(start, min(count, start + 10))
         ]
         try:

@@ -106,6 +106,13 @@ class Settings(NamedTuple):
     # URLs every vantage probes with each batch, known to be up: when all fail, the vantage cannot see
     # (its results are discarded, it is impaired). Empty: no vantage is ever impaired.
     sweep_canary_urls: tuple[str, ...] = ()
+    # Whether this vantage's workers make the report time-to-live's failed checks (one vantage does: the
+    # dispatcher's first; each vantage making them would count a silent instance's silence twice).
+    sweep_ttl_checks: bool = True
+    # A vantage in another region: its home-region worker claims and forwards each batch to this queue
+    # (the region's own workers probe and send the results back to SWEEP_RESULTS_QUEUE_URL).
+    sweep_forward_queue_url: str | None = None
+    sweep_results_queue_url: str | None = None
     sweep_max_workers: int = 4
     sweep_worker_checks_per_second: float = 1000.0
     sweep_lag_target_seconds: float = 10.0

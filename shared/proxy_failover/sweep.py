@@ -103,6 +103,11 @@ class Sweeper(UnitOfWork):
 
     @cached_property
     def probe_loop(self) -> ProbeLoop:
+        """Probes on a loop of their own; for a vantage in another region, batches forwarded to it."""
+        if self.settings.sweep_forward_queue_url:
+            from .remote import ForwardLoop
+
+            return ForwardLoop(self.settings)  # type: ignore[return-value]
         return ProbeLoop(self.prober)
 
     @cached_property
@@ -290,27 +295,34 @@ class Sweeper(UnitOfWork):
         if fleet.set_checks_suspended(con, suspended, row, self.settings.outbox_grace_seconds):
             self.publisher.submit([row])
 
-    def apply(self, proxy_ids: list[str], results: dict[str, ProbeResult]) -> SweepStats:
+    def apply(
+        self, proxy_ids: list[str], results: dict[str, ProbeResult], *, checked_at: datetime | None = None
+    ) -> SweepStats:
         """One transaction for the whole batch, through the engine like every other writer; nothing at
         all when this vantage's canaries all failed with the batch (it cannot see: its results say
-        nothing about the instances)."""
+        nothing about the instances). `checked_at`: when the probes were made (a remote vantage's)."""
         canaries = [r for i, r in results.items() if i.startswith(CANARY)]
         results = {i: r for i, r in results.items() if not i.startswith(CANARY)}
         if self._impaired(canaries):
             return SweepStats(discarded=len(results))
+        ttl = self.settings.sweep_ttl_checks
+        if not results and not ttl:
+            return SweepStats()  # nothing to write (a batch forwarded to another region)
         checks = {
             instance_id: Check(
                 HealthStatus.HEALTHY if r.healthy else HealthStatus.UNHEALTHY,
                 latency_ms=r.latency_ms,
                 reason=None if r.healthy else r.error,
                 vantage=self.vantage,
+                checked_at=checked_at,
             )
             for instance_id, r in results.items()
         }
 
         def step(aggregate: ProxyAggregate, now: datetime) -> Step:
             found = {i.id: checks[i.id] for i in aggregate.instances if i.id in checks}
-            found.update(expired_reports(aggregate, now, probed=found))
+            if ttl:
+                found.update(expired_reports(aggregate, now, probed=found))
             return Step(checks=found)
 
         changes = self.write(
@@ -369,6 +381,8 @@ def run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         vantage = message_field(event, "vantage")
         if isinstance(vantage, str) and vantage != settings.sweep_vantage:
             settings = settings._replace(sweep_vantage=vantage).checked()
+        if message_field(event, "ttl") is False:
+            settings = settings._replace(sweep_ttl_checks=False)
         sweeper = Sweeper(settings=settings)
         stats = sweeper.run_until(time.monotonic() + sweep_budget(remaining, settings))
         con = sweeper.db.autocommit()
@@ -398,7 +412,7 @@ def message_field(event: dict[str, Any], name: str) -> Any:
             value = json.loads(record.get("body") or "{}").get(name)
         except (ValueError, AttributeError):
             continue
-        if isinstance(value, str):
+        if value is not None:
             return value
     return None
 

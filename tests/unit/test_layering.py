@@ -21,6 +21,7 @@ ALLOWED = {
     "service": {"domain", "store", "engine", "checks", "notify"},
     "sweep": {"domain", "store", "engine", "checks", "notify", "service"},
     "dispatch": {"domain", "store", "engine", "checks", "notify", "service", "sweep"},
+    "remote": {"domain", "store", "engine", "checks", "notify", "service", "sweep"},
     **{name: set() for name in BOTTOM},
 }
 DEVELOPMENT_ONLY = {"pydantic", "local", "contract", "yaml", "moto", "pgserver", "pytest", "hypothesis"}

@@ -45,6 +45,9 @@ class Check(NamedTuple):
     reason: str | None = None  # why it failed, when the notice should say (report_ttl_expired)
     real: bool = True  # False: made up by the service (an expired report time-to-live), no sign of life
     vantage: str | None = None  # the probe's vantage; None: a report (the reporter's own verdict)
+    # when the probe was made (None: now). A vantage's result older than its latest is dropped: a
+    # remote vantage's results arrive through a queue, maybe twice, maybe out of order.
+    checked_at: datetime | None = None
 
 
 class Completion(NamedTuple):
@@ -281,7 +284,13 @@ def _checked(
         if check is not None:
             if check.vantage is not None:
                 instance, transition = apply_probe(
-                    instance, check.vantage, check.result, config, now, reason=check.reason
+                    instance,
+                    check.vantage,
+                    check.result,
+                    config,
+                    now,
+                    reason=check.reason,
+                    checked_at=check.checked_at,
                 )
             else:
                 instance, transition = apply_check(

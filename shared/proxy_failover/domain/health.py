@@ -70,8 +70,10 @@ def apply_probe(
     now: datetime,
     *,
     reason: str | None = None,
+    checked_at: datetime | None = None,
 ) -> tuple[Instance, Transition | None]:
-    """A probe's result from one vantage. The vantage keeps its own rise/fall (counters and verdict);
+    """A probe's result from one vantage, made at `checked_at` (default: now); one no newer than the
+    vantage's latest changes nothing (a repeated or reordered delivery). The vantage keeps its own rise/fall (counters and verdict);
     the instance turns unhealthy only when more than half of the vantages that checked it within its
     last two intervals count it unhealthy, healthy by the same majority, and a tie keeps its status.
     The instance's counters are the majority's: the (n//2 + 1)-th largest of those vantages' (so
@@ -80,11 +82,14 @@ def apply_probe(
     machine of `apply_check`, unchanged."""
     counts = {v.vantage: v for v in instance.vantages}
     own = counts.get(vantage) or VantageCount(vantage)
+    at = checked_at or now
+    if own.checked_at is not None and at <= own.checked_at:
+        return instance, None
     failures, successes = counted(own.failures, own.successes, result)
     as_seen = instance._replace(
         health_status=own.verdict, consecutive_failures=own.failures, consecutive_successes=own.successes
     )
-    counts[vantage] = VantageCount(vantage, failures, successes, status_after(as_seen, result, config), now)
+    counts[vantage] = VantageCount(vantage, failures, successes, status_after(as_seen, result, config), at)
     recent_since = now - timedelta(seconds=2 * config.health_check_interval_seconds)
     recent = [v for v in counts.values() if v.checked_at is not None and v.checked_at > recent_since]
     kept = tuple(sorted(counts.values()))

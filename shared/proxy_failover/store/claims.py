@@ -165,3 +165,12 @@ def proxies_after(con: Connection, after: str, limit: int) -> list[str]:
         limit=limit,
     )
     return [str(r[0]) for r in rows]
+
+
+def proxies_of_instances(con: Connection, instance_ids: list[str]) -> list[str]:
+    """The proxies these instances belong to (those still registered), in id order."""
+    rows = con.run(
+        "SELECT DISTINCT proxy_id FROM proxy_instances WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY proxy_id",
+        ids=instance_ids,
+    )
+    return [str(r[0]) for r in rows]

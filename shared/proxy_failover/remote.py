@@ -1,0 +1,207 @@
+"""A vantage in another region, without a database connection across regions.
+
+Three parts, each a function of its own when deployed:
+- at home, the vantage's worker claims its due proxies as every worker does, and forwards each batch
+  (the probes to make, with their timeouts and options) to the work queue of the vantage's region
+  (`ForwardLoop`, in place of the probe loop);
+- in that region, the vantage's workers probe each batch, canaries included, and send the results back
+  to the home region's results queue (`probe_batches`);
+- at home, the results consumer applies each batch through the one engine path, as the vantage's
+  (`apply_results`): canaries judged as at home, each result ordered by the time it was made, so a
+  message delivered twice or late changes nothing.
+
+Every SQS call is bounded and made once: a batch lost on the way is a check missed, which the next
+interval makes up for (the claim already moved the schedule on).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .checks.probes import ProbeRequest, ProbeResult
+from .domain.models import ProbeOptions
+from .observability import get_logger
+from .settings import Settings, get_settings
+
+logger = get_logger(__name__)
+
+
+def _queue_region(url: str) -> str | None:
+    """The region of an SQS queue URL (https://sqs.<region>.amazonaws.com/...): a client per region."""
+    host = url.split("/")[2] if "://" in url else ""
+    parts = host.split(".")
+    return parts[1] if len(parts) > 3 and parts[0] == "sqs" else None
+
+
+def _send(settings: Settings, queue_url: str, body: dict[str, Any]) -> bool:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=settings.sqs_connect_timeout_seconds,
+        read_timeout=settings.sqs_read_timeout_seconds,
+        retries={"total_max_attempts": 1},
+    )
+    client = boto3.client("sqs", region_name=_queue_region(queue_url), config=config)
+    try:
+        client.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body, separators=(",", ":")))
+    except Exception as exc:
+        logger.warning(
+            "could not send a batch", extra={"queue": queue_url, "error": f"{type(exc).__name__}: {exc}"}
+        )
+        return False
+    return True
+
+
+def _probe_json(request: ProbeRequest) -> dict[str, Any]:
+    options = request.options
+    return {
+        "id": request.instance_id,
+        "url": request.url,
+        "timeout": request.timeout_seconds,
+        "probe": None if options is None else options._asdict(),
+    }
+
+
+class ForwardLoop:
+    """The home-region worker's stand-in for the probe loop: each batch goes to the vantage's region
+    (its canaries are that region's own: dropped here). Resolves at once with no results; the results
+    come back through the results queue."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pending = 0
+        self.forwarded = 0
+
+    def submit(self, requests: Sequence[ProbeRequest]) -> concurrent.futures.Future[list[ProbeResult]]:
+        from .sweep import CANARY
+
+        probes = [_probe_json(r) for r in requests if not r.instance_id.startswith(CANARY)]
+        done: concurrent.futures.Future[list[ProbeResult]] = concurrent.futures.Future()
+        if probes:
+            body = {
+                "batch": uuid.uuid4().hex,
+                "vantage": self.settings.sweep_vantage,
+                "forwardedAt": datetime.now(UTC).isoformat(),
+                "probes": probes,
+            }
+            queue = self.settings.sweep_forward_queue_url or ""
+            if _send(self.settings, queue, body):
+                self.forwarded += len(probes)
+        done.set_result([])
+        return done
+
+    def close(self) -> None:
+        pass
+
+
+def _records(event: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for record in event.get("Records") or []:
+        try:
+            body = json.loads(record.get("body") or "{}")
+        except ValueError:
+            logger.warning(
+                "a message that is not JSON was dropped", extra={"message_id": record.get("messageId")}
+            )
+            continue
+        if isinstance(body, dict):
+            found.append(body)
+    return found
+
+
+def probe_batches(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """The vantage region's worker: probe each forwarded batch (and this region's canaries with it),
+    send the results home. No database: the home region applies them."""
+    from .checks.policy import TargetPolicy
+    from .checks.probes import Prober
+    from .sweep import CANARY
+
+    settings = get_settings()
+    policy = TargetPolicy.from_settings(settings.probe_allow_loopback, settings.probe_allowed_cidrs)
+    prober = Prober(
+        policy, settings.probe_concurrency, source_address=settings.source_address(settings.sweep_vantage)
+    )
+    sent = probed = 0
+    for batch in _records(event):
+        requests = [
+            ProbeRequest(
+                str(p["id"]),
+                str(p["url"]),
+                float(p["timeout"]),
+                None if p.get("probe") is None else ProbeOptions(**p["probe"]),
+            )
+            for p in batch.get("probes") or []
+        ]
+        timeout = min((r.timeout_seconds for r in requests), default=2.0)
+        requests += [
+            ProbeRequest(f"{CANARY}{k}", url, timeout) for k, url in enumerate(settings.sweep_canary_urls)
+        ]
+        checked_at = datetime.now(UTC).isoformat()
+        results = prober.run(requests)
+        probed += len(requests)
+        body = {
+            "batch": batch.get("batch"),
+            "vantage": batch.get("vantage") or settings.sweep_vantage,
+            "checkedAt": checked_at,
+            "results": [
+                {"id": r.instance_id, "healthy": r.healthy, "latencyMs": r.latency_ms, "error": r.error}
+                for r in results
+            ],
+        }
+        if _send(settings, settings.sweep_results_queue_url or "", body):
+            sent += 1
+    return {"batches": sent, "probes": probed}
+
+
+def apply_results(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """The home region's results consumer: each batch of a remote vantage applied through the engine,
+    as that vantage's checks, ordered by when they were made (a repeat or a late one changes nothing)."""
+    from .store import claims
+    from .sweep import Sweeper
+
+    started = time.perf_counter()
+    settings = get_settings()
+    applied = discarded = 0
+    sweepers: dict[str, Sweeper] = {}
+    for batch in _records(event):
+        vantage = batch.get("vantage")
+        checked = batch.get("checkedAt")
+        if not isinstance(vantage, str) or not isinstance(checked, str):
+            continue
+        sweeper = sweepers.get(vantage)
+        if sweeper is None:
+            sweeper = Sweeper(
+                settings=settings._replace(sweep_vantage=vantage, sweep_ttl_checks=False).checked()
+            )
+            sweepers[vantage] = sweeper
+            claims.register_vantage(sweeper.db.autocommit(), vantage)  # it runs: not absent
+        results = {
+            str(r["id"]): ProbeResult(str(r["id"]), bool(r["healthy"]), r.get("latencyMs"), r.get("error"))
+            for r in batch.get("results") or []
+        }
+        proxies = claims.proxies_of_instances(sweeper.db.autocommit(), [i for i in results if _is_uuid(i)])
+        stats = sweeper.apply(proxies, results, checked_at=datetime.fromisoformat(checked))
+        applied += stats.checks
+        discarded += stats.discarded
+    for sweeper in sweepers.values():
+        sweeper.publisher.close(5.0)
+    return {
+        "applied": applied,
+        "discarded": discarded,
+        "ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
