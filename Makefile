@@ -84,9 +84,11 @@ lint: $(STAMP) $(TOOLS)/.installed $(CHECKOV_VENV)/.installed ## ruff, formattin
 	$(PY) -m contract.openapi --check docs/openapi.json
 	$(PY) -m local.walkthrough --check-readme
 	$(SAM) validate --lint --template template.yaml --region eu-west-1
-	$(TOOLS)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --template vantage-stack.yaml --region eu-central-1
+	$(TOOLS)/bin/cfn-lint template.yaml vantage-stack.yaml
 	@# every finding fixed, or skipped in the template with its reason (offline: no download)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f vantage-stack.yaml
 
 format: $(STAMP)       ## ruff: sort imports, fix what it can, format
 	$(VENV)/bin/ruff check --fix --quiet $(SOURCES)

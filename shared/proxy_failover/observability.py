@@ -131,11 +131,14 @@ def metrics(settings: Settings) -> Any:
     return emf
 
 
-def emit_metric(settings: Settings, name: str, value: float, unit: str = "Count") -> None:
-    """One EMF line, written by hand (an API handler never loads powertools for a rare metric)."""
+def emit_metric(
+    settings: Settings, name: str, value: float, unit: str = "Count", dimensions: dict[str, str] | None = None
+) -> None:
+    """One EMF line, written by hand (an API handler never loads powertools for a rare metric), with the
+    service and Stage dimensions and any others given (a vantage's `Vantage`)."""
     if settings.powertools_metrics_disabled:
         return
-    dimensions = _dimensions(settings)
+    dimensions = {**_dimensions(settings), **(dimensions or {})}
     line = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),

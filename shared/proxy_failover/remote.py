@@ -190,8 +190,11 @@ def apply_results(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         stats = sweeper.apply(proxies, results, checked_at=datetime.fromisoformat(checked))
         applied += stats.checks
         discarded += stats.discarded
-    for sweeper in sweepers.values():
+    from .observability import emit_metric
+
+    for vantage, sweeper in sweepers.items():
         sweeper.publisher.close(5.0)
+        emit_metric(settings, "VantageRuns", 1, dimensions={"Vantage": vantage})  # the heartbeat
     return {
         "applied": applied,
         "discarded": discarded,

@@ -21,7 +21,7 @@ from .checks.probes import ProbeLoop, Prober, ProbeRequest, ProbeResult
 from .domain.change import Check, Step
 from .domain.models import SYSTEM_ACTOR, EventType, HealthStatus, ProxyAggregate
 from .notify.relay import BackgroundPublisher
-from .observability import begin_invocation, end_invocation, get_logger, metrics
+from .observability import begin_invocation, emit_metric, end_invocation, get_logger, metrics
 from .service.unit_of_work import UnitOfWork
 from .settings import Settings, get_settings
 from .store import claims, locks, outbox
@@ -388,6 +388,8 @@ def run_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         con = sweeper.db.autocommit()
         backlog, lag = outbox.oldest_pending_seconds(con), claims.lag_seconds(con, sweeper.vantage)
         emit_sweep_metrics(settings, stats, backlog, lag, (time.perf_counter() - started) * 1000.0)
+        # the vantage's heartbeat: an alarm per vantage (missing data breaching) says one stopped
+        emit_metric(settings, "VantageRuns", 1, dimensions={"Vantage": sweeper.vantage})
         logger.info(
             "sweep finished",
             extra={

@@ -16,6 +16,8 @@ RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = {
     name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"
 }
+# A vantage in another region has a stack of its own there.
+VANTAGE_STACK = load_template(ROOT / "vantage-stack.yaml")
 HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 
 
@@ -23,21 +25,36 @@ def _default(parameter: str) -> float:
     return float(TEMPLATE["Parameters"][parameter]["Default"])
 
 
+def _functions_of(handler: str) -> list[tuple[str, dict, dict]]:
+    """(name, properties, the template's resources) of each function running the handler: a sweep
+    worker's runs as every vantage's; the remote vantage's is in the vantage stack."""
+    return [
+        (n, r["Properties"], template["Resources"])
+        for template in (TEMPLATE, VANTAGE_STACK)
+        for n, r in template["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function" and r["Properties"]["CodeUri"] == f"functions/{handler}/"
+    ]
+
+
 def _function_of(handler: str) -> tuple[str, dict]:
-    matches = [(n, p) for n, p in FUNCTIONS.items() if p["CodeUri"] == f"functions/{handler}/"]
-    assert len(matches) == 1, (handler, matches)
-    return matches[0]
+    matches = _functions_of(handler)
+    assert len(matches) == 1, (handler, [m[0] for m in matches])
+    return matches[0][0], matches[0][1]
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
 def test_every_handler_has_a_function_its_routes_and_a_log_group(handler):
-    name, properties = _function_of(handler)
-    logs = RESOURCES[f"{name}Logs"]["Properties"]
-    assert logs["LogGroupName"] == {"Sub": f"/aws/lambda/${{{name}}}"}
-    assert logs["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    found = _functions_of(handler)
+    assert found, handler
+    for name, _, resources in found:
+        logs = resources[f"{name}Logs"]["Properties"]
+        assert logs["LogGroupName"] == {"Sub": f"/aws/lambda/${{{name}}}"}
+        assert logs["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert resources[f"{name}Logs"].get("Condition") == resources[name].get("Condition")
     api = getattr(function(handler), "api", None)
     if api is None:
-        return  # the sweep: scheduled, not routed
+        return  # the sweep, its workers, the remote vantage's: not routed
+    ((name, properties, _),) = found
     declared = {(r.method, r.path) for r in api.routes}
     routed = {
         (e["Properties"]["Method"], e["Properties"]["Path"])
@@ -48,6 +65,13 @@ def test_every_handler_has_a_function_its_routes_and_a_log_group(handler):
 
 
 SWEEP = {"SweepFunction", "SweepWorkerFunction", "MigrateFunction"}
+# Made only when named: another vantage's workers, a remote vantage's forwarder and results consumer.
+OPTIONAL = {
+    "SweepWorkerBFunction",
+    "SweepWorkerCFunction",
+    "RemoteForwarderFunction",
+    "VantageResultsFunction",
+}
 
 
 def test_database_connections_stay_within_the_documented_budget():
@@ -56,8 +80,9 @@ def test_database_connections_stay_within_the_documented_budget():
     uses_database = [
         n for n, p in FUNCTIONS.items() if {"Ref": "DatabaseSecretReadPolicy"} in p.get("Policies", [])
     ]
-    api = [n for n in uses_database if n not in SWEEP]
-    assert set(uses_database) >= SWEEP
+    api = [n for n in uses_database if n not in SWEEP | OPTIONAL]
+    assert set(uses_database) >= SWEEP | OPTIONAL
+    assert all(RESOURCES[n].get("Condition") for n in OPTIONAL)
     globals_reserved = TEMPLATE["Globals"]["Function"]["ReservedConcurrentExecutions"]
     assert globals_reserved == {
         "If": ["ReserveApiConcurrency", {"Ref": "ApiFunctionConcurrency"}, {"Ref": "AWS::NoValue"}]
@@ -110,7 +135,8 @@ def test_the_sweep_stopping_pages_within_three_minutes():
 def test_the_dispatcher_starts_workers_through_a_short_lived_queue():
     dispatcher = FUNCTIONS["SweepFunction"]
     variables = dispatcher["Environment"]["Variables"]
-    assert variables["SWEEP_WORK_QUEUE_URL"] == {"Ref": "SweepWorkQueue"}
+    queues = variables["SWEEP_VANTAGE_QUEUES"]["Join"][1]
+    assert queues[0] == {"Sub": "${VantageAName}=${SweepWorkQueue}"} and len(queues) == 4
     assert variables["SWEEP_MAX_WORKERS"] == {"Ref": "SweepMaxWorkers"}
     assert {"SQSSendMessagePolicy": {"QueueName": {"GetAtt": "SweepWorkQueue.QueueName"}}} in dispatcher[
         "Policies"
@@ -160,13 +186,46 @@ def test_samconfig_has_a_dev_and_a_prod_stage():
 
 
 def test_the_runbook_says_what_to_do_for_every_alarm():
+    import re
+
     names = sorted(
-        r["Properties"]["AlarmName"]["Sub"].removeprefix("proxy-failover-${Stage}-")
-        for r in RESOURCES.values()
-        if r["Type"] == "AWS::CloudWatch::Alarm"
+        {
+            re.sub(
+                r"-\$\{\w+\}$",
+                "",
+                r["Properties"]["AlarmName"]["Sub"].removeprefix("proxy-failover-${Stage}-"),
+            )
+            for r in RESOURCES.values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+        }
     )
     runbook = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
     headings = {
         h.strip() for line in runbook.splitlines() if line.startswith("## ") for h in line[3:].split(",")
     }
     assert names and set(names) <= headings, sorted(set(names) - headings)
+
+
+def test_every_vantage_has_its_subnets_its_name_and_an_alarm_that_it_stopped():
+    for worker, letter in (
+        ("SweepWorkerFunction", "A"),
+        ("SweepWorkerBFunction", "B"),
+        ("SweepWorkerCFunction", "C"),
+    ):
+        properties = FUNCTIONS[worker]
+        assert properties["Environment"]["Variables"]["SWEEP_VANTAGE"] == {"Ref": f"Vantage{letter}Name"}
+        subnets = properties["VpcConfig"]["SubnetIds"]["If"]
+        assert subnets[0] == f"Vantage{letter}HasSubnets" and subnets[1] == {
+            "Ref": f"Vantage{letter}SubnetIds"
+        }
+        alarm = RESOURCES[f"Vantage{letter}StoppedAlarm"]["Properties"]
+        assert alarm["TreatMissingData"] == "breaching" and alarm["MetricName"] == "VantageRuns"
+        assert {"Name": "Vantage", "Value": {"Ref": f"Vantage{letter}Name"}} in alarm["Dimensions"]
+
+
+def test_the_vantage_stack_needs_no_database():
+    worker = VANTAGE_STACK["Resources"]["VantageWorkerFunction"]["Properties"]
+    variables = worker["Environment"]["Variables"]
+    assert not any(name.startswith("DB_") or name == "DATABASE_URL" for name in variables)
+    assert variables["SWEEP_RESULTS_QUEUE_URL"] == {"Ref": "HomeResultsQueueUrl"}
+    assert "Policies" in worker and all("DatabaseSecret" not in str(p) for p in worker["Policies"])
