@@ -30,7 +30,10 @@ MB_PER_VCPU = 1769
 SECONDS_PER_MONTH = 30.4 * 24 * 3600
 
 
-def _worker(url: str, seconds: float, ready: Any, go: Any, results: Any) -> None:
+SOURCES = {"a": "127.0.0.2", "b": "127.0.0.3"}  # two vantages probe from their own addresses
+
+
+def _worker(url: str, seconds: float, ready: Any, go: Any, results: Any, vantage: str = "local") -> None:
     """One sweep worker, as the worker function runs it (its own connection, probe loop, publisher),
     started when all are ready (imports and connections are a cold start's business, not the sweep's)."""
     from proxy_failover.settings import Settings
@@ -40,7 +43,13 @@ def _worker(url: str, seconds: float, ready: Any, go: Any, results: Any) -> None
     db = Database.from_url(url)
     set_database(db)
     settings = Settings.from_environ(
-        {"PROBE_ALLOW_LOOPBACK": "true", "LOG_LEVEL": "WARNING", "SWEEP_SCHEDULE_SECONDS": "60"}
+        {
+            "PROBE_ALLOW_LOOPBACK": "true",
+            "LOG_LEVEL": "WARNING",
+            "SWEEP_SCHEDULE_SECONDS": "60",
+            "SWEEP_VANTAGE": vantage,
+            "PROBE_SOURCE_ADDRESSES": ",".join(f"{v}={a}" for v, a in SOURCES.items()),
+        }
     )
     db.autocommit().run("SELECT 1")
     ready.put(True)
@@ -52,12 +61,20 @@ def _worker(url: str, seconds: float, ready: Any, go: Any, results: Any) -> None
     results.put((stats.checks, cpu))
 
 
-def measure(instances: int, workers: int, interval: int, seconds: float) -> dict[str, float]:
+def measure(
+    instances: int, workers: int, interval: int, seconds: float, vantages: int = 1
+) -> dict[str, float]:
+    """`workers` per vantage; with two vantages (a and b) every proxy is due at each."""
     from proxy_failover.store import claims
 
     from tests.fleet import FleetProcess, populate
 
+    names = ["local"] if vantages == 1 else list(SOURCES)[:vantages]
     with fresh_database() as (url, db), FleetProcess() as fleet:
+        if names != ["local"]:
+            db.autocommit().run("DELETE FROM vantages")
+            for name in names:
+                claims.register_vantage(db.autocommit(), name)
         populate(
             db,
             fleet,
@@ -73,7 +90,9 @@ def measure(instances: int, workers: int, interval: int, seconds: float) -> dict
         context = multiprocessing.get_context("spawn")
         ready, go, results = context.Queue(), context.Event(), context.Queue()
         processes = [
-            context.Process(target=_worker, args=(url, seconds, ready, go, results)) for _ in range(workers)
+            context.Process(target=_worker, args=(url, seconds, ready, go, results, name))
+            for name in names
+            for _ in range(workers)
         ]
         for p in processes:
             p.start()
@@ -89,16 +108,29 @@ def measure(instances: int, workers: int, interval: int, seconds: float) -> dict
         max_lag = 0.0
         # while the workers claim (after their deadline they only finish and flush)
         while time.monotonic() < started + seconds and any(p.is_alive() for p in processes):
-            max_lag = max(max_lag, claims.lag_seconds(con, "local"))
+            max_lag = max([max_lag] + [claims.lag_seconds(con, name) for name in names])
             time.sleep(0.5)
+        ended = con.run("SELECT now()")[0][0]  # the workers' deadline: they claim no more
         elapsed = seconds
         done = [results.get(timeout=10) for _ in processes]
         for p in processes:
             p.join()
+        # every instance checked from every vantage within its last interval (the run's end)
+        missed = con.run(
+            "SELECT count(*) FROM proxy_instances i CROSS JOIN unnest(CAST(:names AS text[])) AS v(name)"
+            " WHERE i.health_check_url IS NOT NULL AND (i.vantage_state -> v.name ->> 'checkedAt' IS NULL"
+            " OR CAST(i.vantage_state -> v.name ->> 'checkedAt' AS timestamptz)"
+            " < CAST(:ended AS timestamptz) - make_interval(secs => :window))",
+            names=names,
+            ended=ended,
+            window=interval + max_lag + 5.0,  # a due check may be as late as the lag, and take its timeout
+        )[0][0]
     checks = sum(c for c, _ in done)
     cpu = sum(c for _, c in done)
     return {
         "instances": instances,
+        "vantages": len(names),
+        "missed": missed,
         "workers": workers,
         "interval_s": interval,
         "max_lag_s": max_lag,
@@ -109,9 +141,10 @@ def measure(instances: int, workers: int, interval: int, seconds: float) -> dict
 
 def line(found: dict[str, float]) -> str:
     return (
-        f"scale: instances={found['instances']:.0f} workers={found['workers']:.0f} "
+        f"scale: instances={found['instances']:.0f} vantages={found['vantages']:.0f} workers={found['workers']:.0f} "
         f"interval_s={found['interval_s']:.0f} max_lag_s={found['max_lag_s']:.1f} "
         f"checks_per_s={found['checks_per_s']:.0f} cpu_s_per_1k={found['cpu_s_per_1k']:.3f}"
+        f" missed={found['missed']:.0f}"
     )
 
 
@@ -130,6 +163,43 @@ def monthly_cost(instances: int, interval: int, cpu_s_per_1k: float) -> tuple[in
     seconds = workers * SECONDS_PER_MONTH * run_seconds / 60
     return workers, per_worker, seconds * memory_mb / 1024 * GB_SECOND
 
+
+# AWS list prices used below (eu-west-1, as published in 2025; check the pricing pages before relying
+# on them): SQS standard requests, inter-region data transfer, Lambda arm64 requests and GB-seconds.
+PRICES_AS_OF = "2025 list prices, eu-west-1"
+SQS_REQUEST = 0.40 / 1_000_000
+TRANSFER_PER_GB = 0.02
+PROBE_BYTES = 300  # a probe forwarded and its result sent back, JSON, about
+
+
+def remote_vantage_cost(instances: int, interval: int, cpu_s_per_1k: float) -> dict[str, float]:
+    """What a vantage in another region costs a month on top of the home stack, for `instances` at
+    `interval`: the forwarder at home (one worker, SWEEP_RUN_SECONDS of every minute, 512 MB), one
+    message a second each way (SWEEP_FORWARD_EVERY_SECONDS), three SQS requests a message (send,
+    receive, delete) plus the idle long polls of two triggers, the region's worker once a message
+    (waiting on probes as long as the home workers do: their measured CPU plus a 50 ms floor), the
+    consumer at home once per ten messages, and the bytes between regions."""
+    month = SECONDS_PER_MONTH
+    messages = month * 1.0  # one a second each way, whatever the fleet's size (more probes a message)
+    checks = instances / interval * month
+    forwarder = month * 70 / 60 * 0.5 * GB_SECOND
+    idle_polls = 2 * month / 20 * 5  # two triggers, five pollers each, 20 s long polls
+    sqs = (2 * messages * 3 + idle_polls) * SQS_REQUEST
+    worker_seconds = messages * 0.05 + checks / 1000 * cpu_s_per_1k
+    worker = messages * REQUEST + worker_seconds * 0.5 * GB_SECOND
+    consumer = messages / 10 * REQUEST + (messages / 10 * 0.05 + checks / 1000 * cpu_s_per_1k) * 0.5 * GB_SECOND
+    transfer = checks * PROBE_BYTES / 1e9 * TRANSFER_PER_GB
+    return {
+        "forwarder": forwarder,
+        "sqs": sqs,
+        "worker": worker,
+        "consumer": consumer,
+        "transfer": transfer,
+        "total": forwarder + sqs + worker + consumer + transfer,
+    }
+
+
+REQUEST = 0.20 / 1_000_000
 
 MATRIX = [(10_000, 1), (20_000, 1), (20_000, 2), (40_000, 2), (80_000, 2)]
 
@@ -155,7 +225,38 @@ def run() -> list[Figure]:
                 )
             )
         )
+    # Two vantages (each its own worker), every proxy checked from both within its interval, against
+    # one vantage with two workers, in the same run: what a second checker costs per check.
+    one = measure(20_000, 2, 30, seconds)
+    two = measure(20_000, 1, 30, seconds, vantages=2)
+    for found in (one, two):
+        print("  " + line(found), flush=True)
+    figures.append(
+        report(
+            Figure(
+                20,
+                "sweep at 20,000 instances, 30 s, two vantages: checks/s (both), max lag, instances missed by"
+                " a vantage within an interval, CPU-s per 1,000 checks (one vantage's in the same run)",
+                f"{two['checks_per_s']:.0f}/s, {two['max_lag_s']:.1f} s, {two['missed']:.0f} missed,"
+                f" {two['cpu_s_per_1k']:.3f} ({one['cpu_s_per_1k']:.3f}, {two['cpu_s_per_1k'] / one['cpu_s_per_1k']:.2f}x)",
+                "none missed, max lag <= 30 s",
+                two["missed"] == 0 and two["max_lag_s"] <= 30,
+            )
+        )
+    )
     cpu = max(rates)  # the costliest run's CPU per check: a conservative rate
+    for instances in (1_000, 10_000):
+        cost = remote_vantage_cost(instances, 30, cpu)
+        parts = ", ".join(f"{k} ${v:.2f}" for k, v in cost.items() if k != "total")
+        figures.append(
+            report(
+                Figure(
+                    20,
+                    f"a vantage in another region a month, {instances:,} instances at 30 s ({PRICES_AS_OF})",
+                    f"${cost['total']:.2f} ({parts})",
+                )
+            )
+        )
     for instances in (1_000, 10_000, 100_000):
         workers, per_worker, dollars = monthly_cost(instances, 30, cpu)
         figures.append(
@@ -178,9 +279,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--interval", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--vantages", type=int, default=1, choices=(1, 2))
     args = parser.parse_args()
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    found = measure(args.instances, args.workers, args.interval, args.seconds)
+    found = measure(args.instances, args.workers, args.interval, args.seconds, args.vantages)
     print(line(found), flush=True)
 
 

@@ -69,36 +69,49 @@ def _probe_json(request: ProbeRequest) -> dict[str, Any]:
     }
 
 
+# At most this many probes in one message (SQS takes 256 KiB; a probe is some 200 bytes).
+FORWARD_MAX_PROBES = 1000
+
+
 class ForwardLoop:
-    """The home-region worker's stand-in for the probe loop: each batch goes to the vantage's region
-    (its canaries are that region's own: dropped here). Resolves at once with no results; the results
-    come back through the results queue."""
+    """The home-region worker's stand-in for the probe loop: the batches go to the vantage's region
+    (its canaries are that region's own: dropped here), gathered into a message at most every
+    SWEEP_FORWARD_EVERY_SECONDS (each message costs SQS requests and a worker invocation there: one a
+    second rather than four keeps a remote vantage's cost flat, for at most that much delay). Resolves
+    at once with no results; the results come back through the results queue."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pending = 0
         self.forwarded = 0
+        self._held: list[dict[str, Any]] = []
+        self._since = time.monotonic()
 
     def submit(self, requests: Sequence[ProbeRequest]) -> concurrent.futures.Future[list[ProbeResult]]:
         from .sweep import CANARY
 
-        probes = [_probe_json(r) for r in requests if not r.instance_id.startswith(CANARY)]
+        self._held += [_probe_json(r) for r in requests if not r.instance_id.startswith(CANARY)]
+        if time.monotonic() - self._since >= self.settings.sweep_forward_every_seconds:
+            self.flush()
         done: concurrent.futures.Future[list[ProbeResult]] = concurrent.futures.Future()
-        if probes:
+        done.set_result([])
+        return done
+
+    def flush(self) -> None:
+        held, self._held, self._since = self._held, [], time.monotonic()
+        for start in range(0, len(held), FORWARD_MAX_PROBES):
+            probes = held[start : start + FORWARD_MAX_PROBES]
             body = {
                 "batch": uuid.uuid4().hex,
                 "vantage": self.settings.sweep_vantage,
                 "forwardedAt": datetime.now(UTC).isoformat(),
                 "probes": probes,
             }
-            queue = self.settings.sweep_forward_queue_url or ""
-            if _send(self.settings, queue, body):
+            if _send(self.settings, self.settings.sweep_forward_queue_url or "", body):
                 self.forwarded += len(probes)
-        done.set_result([])
-        return done
 
     def close(self) -> None:
-        pass
+        self.flush()
 
 
 def _records(event: dict[str, Any]) -> list[dict[str, Any]]:

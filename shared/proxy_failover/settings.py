@@ -113,6 +113,8 @@ class Settings(NamedTuple):
     # (the region's own workers probe and send the results back to SWEEP_RESULTS_QUEUE_URL).
     sweep_forward_queue_url: str | None = None
     sweep_results_queue_url: str | None = None
+    # The forwarder gathers its batches into one message at most this often.
+    sweep_forward_every_seconds: float = 1.0
     sweep_max_workers: int = 4
     sweep_worker_checks_per_second: float = 1000.0
     sweep_lag_target_seconds: float = 10.0
@@ -210,6 +212,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "sns_read_timeout_seconds": (0.05, 60),
     "sns_breaker_seconds": (0, 3600),
     "sqs_connect_timeout_seconds": (0.05, 60),
+    "sweep_forward_every_seconds": (0, 60),
     "sqs_read_timeout_seconds": (0.05, 60),
     "probe_concurrency": (1, 100_000),
     "sweep_batch_size": (1, 100_000),
