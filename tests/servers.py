@@ -22,6 +22,7 @@ class FleetServer:
         self.hits: Counter[str] = Counter()
         # source addresses partitioned from this server: their connections are closed unanswered
         self.unreachable_from: set[str] = set()
+        self.seen_from: set[str] = set()  # the source address of every connection
         self._lock = threading.Lock()
         fleet = self
 
@@ -65,6 +66,7 @@ class FleetServer:
             request_queue_size = 1024  # a sweep opens hundreds of connections at once
 
             def verify_request(self, request: object, client_address: tuple[str, int]) -> bool:
+                fleet.seen_from.add(client_address[0])
                 return client_address[0] not in fleet.unreachable_from
 
         self.server = Server(("127.0.0.1", 0), Handler)
@@ -94,6 +96,7 @@ class TcpServer:
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
+        self.seen_from: set[str] = set()
         self._stop = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -106,6 +109,7 @@ class TcpServer:
             except OSError:
                 continue
             self.accepted += 1
+            self.seen_from.add(conn.getpeername()[0])
             conn.close()
 
     def close(self) -> None:

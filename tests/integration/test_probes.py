@@ -243,3 +243,21 @@ def test_an_answer_that_keeps_the_connection_open_after_its_last_chunk_is_judged
         (result,) = Prober(LOOPBACK_OK).run([ProbeRequest("a", server.url, 2, READY)])
     assert result.healthy, result.error
     assert result.latency_ms is not None and result.latency_ms < 1500  # not the 2 s timeout
+
+
+def test_a_vantage_probes_from_its_own_source_address_over_http_https_and_tcp(self_signed):
+    """Bind before connect, whatever the scheme: the local stack's vantages are source addresses."""
+    plain, tls, tcp = FleetServer(), FleetServer(tls=self_signed), TcpServer()
+    try:
+        requests = [
+            ProbeRequest("http", plain.url("ok"), 2),
+            ProbeRequest("https", tls.url("ok"), 2, ProbeOptions(tls_verify=False)),
+            ProbeRequest("tcp", f"tcp://127.0.0.1:{tcp.port}", 2),
+        ]
+        results = Prober(LOOPBACK_OK, source_address="127.0.0.3").run(requests)
+    finally:
+        plain.close()
+        tls.close()
+        tcp.close()
+    assert all(r.healthy for r in results), results
+    assert plain.seen_from == tls.seen_from == tcp.seen_from == {"127.0.0.3"}
