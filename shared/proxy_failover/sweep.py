@@ -17,7 +17,7 @@ from functools import cached_property, partial
 from typing import Any
 
 from .checks.policy import TargetPolicy
-from .checks.probes import ProbeLoop, Prober, ProbeRequest, ProbeResult
+from .checks.probes import CANARY, ProbeLoop, Prober, ProbeRequest, ProbeResult
 from .domain.change import Check, Step
 from .domain.models import SYSTEM_ACTOR, EventType, HealthStatus, ProxyAggregate
 from .notify.relay import BackgroundPublisher
@@ -70,8 +70,6 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-# A canary's probe id: never an instance's (those are UUIDs).
-CANARY = "canary:"
 # How often a running worker says it is still running, at most (and at least twice a dispatch period:
 # its vantage is absent after two).
 HEARTBEAT_SECONDS = 5.0
@@ -105,7 +103,7 @@ class Sweeper(UnitOfWork):
     def probe_loop(self) -> ProbeLoop:
         """Probes on a loop of their own; for a vantage in another region, batches forwarded to it."""
         if self.settings.sweep_forward_queue_url:
-            from .remote import ForwardLoop
+            from .checks.forward import ForwardLoop
 
             return ForwardLoop(self.settings)  # type: ignore[return-value]
         return ProbeLoop(self.prober)

@@ -45,7 +45,9 @@ def test_fuzz_every_operation_from_the_openapi_document(stack):
     sent = {"total": 0}
     operations = [result.ok() for result in schema.get_all_operations()]
     # schemathesis leaves out the operation that serves the document it was loaded from
-    assert len(operations) == 18
+    _, document, _ = stack.request("GET", "/openapi.json")
+    documented = sum(len(item) for item in document["paths"].values())
+    assert len(operations) == documented - 1 >= 20
 
     def fuzz(operation, bearer, mode):
         @settings(

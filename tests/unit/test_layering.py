@@ -13,7 +13,7 @@ PACKAGE = ROOT / "shared" / "proxy_failover"
 BOTTOM = {"errors", "ids", "identity", "paging", "settings", "observability", "clock"}
 ALLOWED = {
     "domain": set(),
-    "checks": {"domain"},
+    "checks": {"domain"},  # (and the bottom: settings, observability)
     "store": {"domain"},
     "notify": {"store"},
     "engine": {"domain", "store"},

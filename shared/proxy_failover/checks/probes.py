@@ -25,6 +25,8 @@ from .http_answer import HttpAnswer
 from .policy import ProbeTarget, TargetPolicy, host_address, parse_target
 
 USER_AGENT = "proxy-failover-health/1.0"
+# A canary's probe id: never an instance's (those are UUIDs).
+CANARY = "canary:"
 DEFAULT_OPTIONS = ProbeOptions()
 
 
