@@ -104,7 +104,7 @@ def _seed_sample_data() -> dict[str, str]:
     request takes its success path (2xx): the active and a backup instance, healthy, and one failover
     event in progress. Returns sample id -> seeded id."""
     con = get_database().autocommit()
-    con.run("TRUNCATE proxies, notification_outbox CASCADE")
+    con.run("TRUNCATE proxies, proxy_failover_events, config_versions, notification_outbox CASCADE")
     service = FailoverService()
     owner, admin = Principal("user-a"), Principal("ops-admin", is_admin=True)
     service.put_config(owner, "edge-eu-1", {})

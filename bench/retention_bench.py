@@ -40,8 +40,9 @@ def _hour(con, hour: int) -> None:
         " FROM generate_series(1, 2000) g"
     )
     con.run(
-        "INSERT INTO proxy_failover_events (id, proxy_id, event_type, status, reason, actor, started_at,"
-        " completed_at) SELECT gen_random_uuid(), 'sim-' || (g % 2500), 'failover', 'completed', 'sim',"
+        "INSERT INTO proxy_failover_events (id, proxy_id, owner_id, event_type, status, reason, actor,"
+        " started_at, completed_at) SELECT gen_random_uuid(), 'sim-' || (g % 2500), 'bench', 'failover',"
+        " 'completed', 'sim',"
         f" 'system', {start} + make_interval(secs => g), {start} + make_interval(secs => g)"
         " FROM generate_series(1, 200) g"
     )

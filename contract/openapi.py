@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy_failover.api.bodies import COMPILED
-from proxy_failover.api.router import Api, QueryBool, QueryCursor, Route
+from proxy_failover.api.router import Api, QueryCursor, Route
 from proxy_failover.ids import PROXY_ID_PATTERN
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -213,19 +213,8 @@ def build(routes: list[Route]) -> dict[str, Any]:
         params = [_parameter(n) for n in route.pattern.groupindex]
         paged = False
         for name, spec in (route.query or {}).items():
-            schema: dict[str, Any]
-            if isinstance(spec, QueryCursor):
-                paged = True
-                schema = {"type": "string", "maxLength": 512}
-            elif isinstance(spec, QueryBool):
-                schema = {"type": "boolean", "default": spec.default}
-            else:
-                schema = {
-                    "type": "integer",
-                    "minimum": spec.minimum,
-                    "maximum": spec.maximum,
-                    "default": spec.default,
-                }
+            paged = paged or isinstance(spec, QueryCursor)
+            schema = spec.schema()
             params.append(
                 {
                     "name": name,

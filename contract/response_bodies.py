@@ -4,6 +4,7 @@ plain functions of `views.py`; `tests/integration/test_views.py` holds every vie
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from proxy_failover.domain.decisions import DecisionReason
@@ -228,3 +229,49 @@ class SafetyOut(Out):
     # no vantage can see (every one impaired or absent): no instance's status moves from probes
     checks_suspended: bool
     vantages: list[VantageOut]
+
+
+class ProxySummaryOut(Out):
+    """A proxy as the fleet list shows it: its owner, active instance, the instances' counts now, its
+    stored posture (`none` and not degraded before its first instance) and its latest failover."""
+
+    proxy_id: str
+    user_id: str
+    active_instance_id: UUID | None
+    active_instance_name: str | None
+    total_instances: int
+    healthy_instances: int
+    instances_in_maintenance: int
+    is_degraded: bool
+    degraded_reasons: list[DegradedReason]
+    redundancy_level: RedundancyLevel
+    strategy: Strategy
+    last_failover_at: datetime | None
+    last_failover_reason: str | None
+
+
+class RemovedOut(Out):
+    """What a decommission removed, and what it kept until retention."""
+
+    proxy_id: str
+    user_id: str
+    removed_instance_ids: list[UUID]
+    removed_config: bool
+    kept_events: int
+    kept_config_versions: int
+
+
+class CheckSource(StrEnum):
+    PROBE = "probe"
+    REPORT = "report"
+
+
+class CheckOut(Out):
+    """One recent check result of an instance: a probe (from `vantage`) or a report."""
+
+    checked_at: datetime
+    source: CheckSource
+    vantage: str | None
+    result: HealthStatus
+    latency_ms: float | None
+    reason: str | None

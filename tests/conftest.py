@@ -17,7 +17,7 @@ from local import embedded_pg
 from .helpers import ROOT, SECRET
 
 TABLES = (
-    "config_versions, fleet_storms, fleet_pages, report_keys, notification_outbox, proxy_instance_metrics,"
+    "check_results, config_versions, fleet_storms, fleet_pages, report_keys, notification_outbox, proxy_instance_metrics,"
     " proxy_failover_events, proxy_redundancy_status, proxy_failover_configurations, proxy_schedule,"
     " proxy_instances, proxies, vantages"
 )

@@ -137,6 +137,7 @@ def dispatch(db: Database, settings: Settings, *, run_id: str, deadline: float) 
             "metrics": timedelta(days=settings.retention_metrics_days),
             "sent_notifications": timedelta(days=settings.retention_sent_notifications_days),
             "events": timedelta(days=settings.retention_events_days),
+            "removed_config_versions": timedelta(days=settings.retention_events_days),
             "report_keys": timedelta(hours=1),
         },
         batch_rows=settings.retention_batch_rows,

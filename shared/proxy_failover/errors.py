@@ -179,3 +179,10 @@ class DrillInProgress(ProxyFailoverError):
 
     code, status = "PROXY_FAILOVER_032", 409
     meaning = "The proxy is in a drill already; it ends when its time is up (or complete its event)"
+
+
+class ProxyHasInstances(ProxyFailoverError):
+    """A decommission of a proxy that still has instances, without `force=true`."""
+
+    code, status = "PROXY_FAILOVER_033", 409
+    meaning = "The proxy still has instances: deregister them first, or decommission with force=true"

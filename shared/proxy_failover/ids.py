@@ -11,7 +11,8 @@ import uuid
 
 # A client-chosen proxy id: 1-255 letters, digits, '-', '_', '.', ':'. Anchored for JSON Schema and
 # pydantic-core, whose `$` is the end of the text.
-PROXY_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
+PROXY_ID_CHARACTERS = "[A-Za-z0-9._:-]"
+PROXY_ID_PATTERN = rf"^{PROXY_ID_CHARACTERS}{{1,255}}$"
 PROXY_ID_RULE = "1-255 letters, digits, '-', '_', '.', ':'"
 _PROXY_ID = re.compile(PROXY_ID_PATTERN.strip("^$"))
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

@@ -538,7 +538,14 @@ def _brake(db) -> None:
         assert code == 200
 
 
+def _decommission(db) -> None:
+    pair("t-removed")
+    code, _, _ = call("decommission_proxy", "DELETE", "/proxy/t-removed", ADMIN, query={"force": "true"})
+    assert code == 200
+
+
 PRODUCERS = {
+    "proxy_removed": _decommission,
     "vantage_impaired": _vantage_and_checks,
     "vantage_restored": _vantage_and_checks,
     "checks_suspended": _vantage_and_checks,
@@ -562,6 +569,7 @@ PRODUCERS = {
     "fleet_incident": _fleet_incident,
 }
 SEVERITY = {
+    "proxy_removed": "info",
     "vantage_impaired": "warning",
     "vantage_restored": "info",
     "checks_suspended": "critical",

@@ -141,8 +141,8 @@ def test_openapi_document_is_public(db):
     code, body, _headers = invoke("openapi", http_event("GET", "/openapi.json"))
     assert code == 200 and body["openapi"].startswith("3.")
     operations = [(method, path) for path, item in body["paths"].items() for method in item]
-    # the contract's twelve endpoints, operations 13-19 and the brake (24, 25)
-    assert len(operations) == 21
+    # the contract's twelve endpoints, operations 13-19, the fleet (20-23) and the brake (24, 25)
+    assert len(operations) == 25
 
 
 @pytest.mark.parametrize(

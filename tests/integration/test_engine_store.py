@@ -116,7 +116,7 @@ def test_random_operations_keep_every_invariant(db, ops, strategy, fall, rise):
     """Random registrations, reports (with connection counts) and manual failovers: after each one,
     exactly one active instance, stored redundancy == recomputation, counters == the pure state
     machine's prediction, and no switch ever lands on an unhealthy or flapping instance."""
-    db.autocommit().run("TRUNCATE proxies CASCADE")
+    db.autocommit().run("TRUNCATE proxies, proxy_failover_events, config_versions CASCADE")
     db.autocommit().run("TRUNCATE notification_outbox")
     service = FailoverService(db)
     proxy_id = "prop"

@@ -272,8 +272,9 @@ def test_retention_deletes_what_is_older_than_its_rule_in_bounded_batches(db):
         [(old, "completed", old), (old, "in_progress", None), (new, "completed", new), (old, "failed", old)]
     ):
         con.run(
-            "INSERT INTO proxy_failover_events (id, proxy_id, event_type, status, reason, actor, started_at,"
-            " completed_at) VALUES (gen_random_uuid(), 'ret', 'recovery', :s, :r, 'system', :st, :c)",
+            "INSERT INTO proxy_failover_events (id, proxy_id, owner_id, event_type, status, reason, actor,"
+            " started_at, completed_at) SELECT gen_random_uuid(), 'ret', owner_id, 'recovery', :s, :r, 'system',"
+            " :st, :c FROM proxies WHERE proxy_id = 'ret'",
             s=status,
             r=f"e{k}",
             st=started,

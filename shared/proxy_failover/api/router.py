@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..errors import (
@@ -88,14 +89,79 @@ class QueryInt(NamedTuple):
             )
         return value
 
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum, "default": self.default}
 
-class QueryBool(NamedTuple):
-    """A boolean query parameter: `true` or `false`."""
 
-    default: bool = False
+def _bad_query(name: str, message: str, kind: str) -> InvalidInput:
+    return InvalidInput(
+        f"query parameter {name} {message}", details=[{"field": name, "message": message, "type": kind}]
+    )
+
+
+class QueryText(NamedTuple):
+    """A text query parameter matched whole by `pattern` (a regular expression without anchors)."""
+
+    pattern: str
+    rule: str  # what the pattern allows, in words, for the error and the document
     description: str = ""
 
-    def parse(self, name: str, raw: str | None) -> bool:
+    def parse(self, name: str, raw: str | None) -> str | None:
+        if raw is None or raw == "":
+            return None
+        if re.fullmatch(self.pattern, raw) is None:
+            raise _bad_query(name, f"must be {self.rule}", "string_pattern_mismatch")
+        return raw
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": f"^{self.pattern}$"}
+
+
+class QueryChoice(NamedTuple):
+    """A query parameter that names one of a fixed set of values."""
+
+    choices: tuple[str, ...]
+    description: str = ""
+
+    def parse(self, name: str, raw: str | None) -> str | None:
+        if raw is None or raw == "":
+            return None
+        if raw not in self.choices:
+            raise _bad_query(name, f"must be one of {', '.join(self.choices)}", "enum")
+        return raw
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.choices)}
+
+
+class QueryTime(NamedTuple):
+    """A time query parameter: ISO 8601 with its time zone (offset or Z), as UTC."""
+
+    description: str = ""
+
+    def parse(self, name: str, raw: str | None) -> datetime | None:
+        if raw is None or raw == "":
+            return None
+        try:
+            parsed = datetime.fromisoformat(raw) if len(raw) <= 64 else None
+            utc = None if parsed is None or parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            utc = None
+        if utc is None:
+            raise _bad_query(name, "must be an ISO 8601 time with its time zone", "datetime_parsing")
+        return utc
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time"}
+
+
+class QueryBool(NamedTuple):
+    """A boolean query parameter: `true` or `false` (absent: `default`; None: no filter)."""
+
+    default: bool | None = False
+    description: str = ""
+
+    def parse(self, name: str, raw: str | None) -> bool | None:
         if raw is None or raw == "":
             return self.default
         if raw not in {"true", "false"}:
@@ -105,6 +171,9 @@ class QueryBool(NamedTuple):
             )
         return raw == "true"
 
+    def schema(self) -> dict[str, Any]:
+        return {"type": "boolean"} if self.default is None else {"type": "boolean", "default": self.default}
+
 
 class QueryCursor(NamedTuple):
     """The `cursor` of a paged list: the `nextCursor` of the page before, handed back unchanged."""
@@ -113,6 +182,12 @@ class QueryCursor(NamedTuple):
 
     def parse(self, name: str, raw: str | None) -> list[Any] | None:
         return None if raw is None or raw == "" else decode_cursor(raw)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "maxLength": 512}
+
+
+QueryParameter = QueryInt | QueryBool | QueryCursor | QueryText | QueryChoice | QueryTime
 
 
 class Route(NamedTuple):
@@ -124,7 +199,7 @@ class Route(NamedTuple):
     pattern: re.Pattern[str]
     # Name of the request body in contract/request_bodies.py (validated by api/bodies.py).
     body: str | None = None
-    query: dict[str, QueryInt | QueryBool | QueryCursor] | None = None
+    query: dict[str, QueryParameter] | None = None
     # Name of the documented response schema in contract/response_bodies.py; "Name[]" for a list.
     response: str | None = None
     status: int = 200

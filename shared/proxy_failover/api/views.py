@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from ..domain.models import LedgerEvent
     from ..domain.routing import RouteAnswer
     from ..domain.safety import FleetSafety
+    from ..store.check_history import CheckRecord
     from ..store.config_versions import ConfigVersion
+    from ..store.proxies import ProxySummary, Removed
     from ..store.rows import Listed, StoredConfig, StoredRedundancy
 
 View = dict[str, Any]
@@ -185,4 +187,44 @@ def safety_view(found: FleetSafety) -> View:
             }
             for v in found.vantages
         ],
+    }
+
+
+def proxy_summary_view(s: ProxySummary) -> View:
+    return {
+        "proxyId": s.proxy_id,
+        "userId": s.owner_id,
+        "activeInstanceId": s.active_instance_id,
+        "activeInstanceName": s.active_instance_name,
+        "totalInstances": s.total_instances,
+        "healthyInstances": s.healthy_instances,
+        "instancesInMaintenance": s.instances_in_maintenance,
+        "isDegraded": s.is_degraded,
+        "degradedReasons": s.degraded_reasons,
+        "redundancyLevel": s.redundancy_level,
+        "strategy": s.strategy,
+        "lastFailoverAt": _time(s.last_failover_at),
+        "lastFailoverReason": s.last_failover_reason,
+    }
+
+
+def removed_view(r: Removed) -> View:
+    return {
+        "proxyId": r.proxy_id,
+        "userId": r.owner_id,
+        "removedInstanceIds": r.instance_ids,
+        "removedConfig": r.had_config,
+        "keptEvents": r.kept_events,
+        "keptConfigVersions": r.kept_config_versions,
+    }
+
+
+def check_view(c: CheckRecord) -> View:
+    return {
+        "checkedAt": _time(c.checked_at),
+        "source": "report" if c.vantage is None else "probe",
+        "vantage": c.vantage,
+        "result": c.result,
+        "latencyMs": c.latency_ms,
+        "reason": c.reason,
     }

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from . import drills, maintenance
 from .decisions import RecoveryAction, reconcile
 from .models import (
+    CHECK_HISTORY,
     Drill,
     EventStatus,
     EventType,
@@ -48,6 +49,19 @@ class Check(NamedTuple):
     # when the probe was made (None: now). A vantage's result older than its latest is dropped: a
     # remote vantage's results arrive through a queue, maybe twice, maybe out of order.
     checked_at: datetime | None = None
+
+
+class Recorded(NamedTuple):
+    """A check result as the instance's check history keeps it: in slot `slot` of the ring of its
+    source (a vantage's probes, or the reports)."""
+
+    instance_id: str
+    vantage: str | None  # None: a report
+    slot: int
+    checked_at: datetime
+    result: HealthStatus
+    latency_ms: float | None
+    reason: str | None
 
 
 class Completion(NamedTuple):
@@ -124,6 +138,7 @@ class Change(NamedTuple):
     config_version: ConfigVersion | None
     metrics: list[tuple[str, MetricsSample]]
     report_key: tuple[str, str] | None
+    recorded: list[Recorded]  # the check results this write adds to the check history
 
     @property
     def active_changed(self) -> bool:
@@ -151,7 +166,7 @@ def decide(
     current = maintenance.expire(before, now)  # every write ends maintenance whose time is up
     if step.edit is not None:
         current = step.edit(current)
-    after, transitions = _checked(current, step, config, now)
+    after, transitions, recorded = _checked(current, step, config, now)
 
     drill, drill_end, closures, extra_notices = aggregate.drill, None, [], []
     if drill is not None:
@@ -268,21 +283,23 @@ def decide(
         config_version=_config_version(aggregate, step.config, actor),
         metrics=[(instance_id, check.metrics) for instance_id, check in step.checks.items() if check.metrics],
         report_key=step.report_key,
+        recorded=recorded,
     )
 
 
 def _checked(
     instances: list[Instance], step: Step, config: FailoverConfig, now: datetime
-) -> tuple[list[Instance], list[Transition]]:
+) -> tuple[list[Instance], list[Transition], list[Recorded]]:
     if not step.checks:
-        return instances, []
+        return instances, [], []
     from .health import apply_check, apply_probe  # only writes that carry check results load it
 
-    after, transitions = [], []
+    after, transitions, recorded = [], [], []
     for instance in instances:
         check = step.checks.get(instance.id)
         if check is not None:
             if check.vantage is not None:
+                counted = _recorded_by(instance, check.vantage)
                 instance, transition = apply_probe(
                     instance,
                     check.vantage,
@@ -292,7 +309,10 @@ def _checked(
                     reason=check.reason,
                     checked_at=check.checked_at,
                 )
+                if _recorded_by(instance, check.vantage) > counted:  # else a repeat, dropped
+                    recorded.append(_record(instance.id, check, counted, now))
             else:
+                counted = instance.reports_recorded
                 instance, transition = apply_check(
                     instance,
                     check.result,
@@ -302,12 +322,33 @@ def _checked(
                     reason=check.reason,
                     real=check.real,
                 )
+                instance = instance._replace(reports_recorded=counted + 1)
+                recorded.append(_record(instance.id, check, counted, now))
             if check.latency_ms is not None:
                 instance = instance._replace(last_latency_ms=check.latency_ms)
             if transition:
                 transitions.append(transition)
         after.append(instance)
-    return after, transitions
+    return after, transitions, recorded
+
+
+def _recorded_by(instance: Instance, vantage: str) -> int:
+    return next((v.recorded for v in instance.vantages if v.vantage == vantage), 0)
+
+
+def _record(instance_id: str, check: Check, counted: int, now: datetime) -> Recorded:
+    latency = check.latency_ms
+    if latency is None and check.metrics is not None:
+        latency = check.metrics.average_latency_ms  # a report's own measure
+    return Recorded(
+        instance_id,
+        check.vantage,
+        counted % CHECK_HISTORY,
+        check.checked_at or now,
+        check.result,
+        latency,
+        None if check.reason is None else check.reason[:500],
+    )
 
 
 def _switch_event(

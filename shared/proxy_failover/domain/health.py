@@ -89,7 +89,9 @@ def apply_probe(
     as_seen = instance._replace(
         health_status=own.verdict, consecutive_failures=own.failures, consecutive_successes=own.successes
     )
-    counts[vantage] = VantageCount(vantage, failures, successes, status_after(as_seen, result, config), at)
+    counts[vantage] = VantageCount(
+        vantage, failures, successes, status_after(as_seen, result, config), at, own.recorded + 1
+    )
     recent_since = now - timedelta(seconds=2 * config.health_check_interval_seconds)
     recent = [v for v in counts.values() if v.checked_at is not None and v.checked_at > recent_since]
     kept = tuple(sorted(counts.values()))

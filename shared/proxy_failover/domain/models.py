@@ -101,6 +101,11 @@ class Maintenance(NamedTuple):
     started_by: str
 
 
+# The check history keeps this many results per instance and vantage (and as many of its reports):
+# each is written to a slot of a ring, so the history never grows past it.
+CHECK_HISTORY = 100
+
+
 class VantageCount(NamedTuple):
     """One vantage's own rise/fall of an instance: its counters, its verdict and when it last checked."""
 
@@ -109,6 +114,9 @@ class VantageCount(NamedTuple):
     successes: int = 0
     verdict: HealthStatus = HealthStatus.UNKNOWN
     checked_at: datetime | None = None
+    # results of this vantage recorded in the instance's check history: the next goes to slot
+    # `recorded % CHECK_HISTORY` of its ring
+    recorded: int = 0
 
 
 class Instance(NamedTuple):
@@ -143,6 +151,8 @@ class Instance(NamedTuple):
     incident_id: str | None = None
     # Each vantage's own rise/fall of the instance (probes only; reports feed the instance directly).
     vantages: tuple[VantageCount, ...] = ()
+    # reports recorded in the check history (their ring is the reporters', apart from the vantages')
+    reports_recorded: int = 0
 
     @property
     def in_maintenance(self) -> bool:

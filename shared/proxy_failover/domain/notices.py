@@ -35,6 +35,7 @@ class NoticeType(StrEnum):
     CHECKS_RESUMED = "checks_resumed"
     AUTO_FAILOVER_HELD = "auto_failover_held"
     AUTO_FAILOVER_RELEASED = "auto_failover_released"
+    PROXY_REMOVED = "proxy_removed"
 
 
 class Severity(StrEnum):
@@ -157,3 +158,9 @@ def maintenance_notices(started: Sequence[Instance], ended: Sequence[Instance]) 
             )
         )
     return notices
+
+
+def removed_notice(removed_by: str, instance_ids: list[str], *, forced: bool) -> Notice:
+    """A proxy decommissioned: its instances went with it (`forced`: it still had some)."""
+    details = {"removedBy": removed_by, "instanceIds": instance_ids, "forced": forced}
+    return Notice(NoticeType.PROXY_REMOVED, Severity.INFO, details)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..domain.change import Change
+from ..domain.change import Change, Recorded
 from ..domain.models import LedgerEvent
 from .db import Connection
 from .metrics import METRICS_INSERT, sample_row
@@ -65,6 +65,7 @@ WITH instances AS (
         needs_attention = r.needs_attention,
         incident_id = r.incident_id,
         vantage_state = r.vantage_state,
+        reports_recorded = r.reports_recorded,
         updated_at = CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:instances AS jsonb)) AS r(
           id uuid, instance_name text, instance_type text, priority integer, weight integer,
@@ -74,7 +75,7 @@ WITH instances AS (
           last_health_check timestamptz, last_status_change timestamptz, last_latency_ms float8,
           connection_count integer, status_changes timestamptz[], is_flapping boolean,
           recovery_attempts integer, next_recovery_at timestamptz, needs_attention boolean,
-          incident_id uuid, vantage_state jsonb)
+          incident_id uuid, vantage_state jsonb, reports_recorded integer)
      WHERE i.id = r.id
 ), added AS (
     INSERT INTO proxy_instances (id, proxy_id, instance_name, instance_type, priority, weight,
@@ -87,6 +88,16 @@ WITH instances AS (
 ), removed AS (
     DELETE FROM proxy_instances i USING jsonb_array_elements_text(CAST(:removed AS jsonb)) AS r(id)
      WHERE i.id = CAST(r.id AS uuid)
+), history AS (
+    -- the check history: each result overwrites the oldest of its ring (bounded as it is written)
+    INSERT INTO check_results AS h (instance_id, source_key, slot, checked_at, result, latency_ms, reason)
+    SELECT r.instance_id, r.source_key, r.slot, r.checked_at, r.result, r.latency_ms, r.reason
+      FROM jsonb_to_recordset(CAST(:history AS jsonb)) AS r(
+          instance_id uuid, source_key text, slot smallint, checked_at timestamptz, result text,
+          latency_ms float8, reason text)
+    ON CONFLICT (instance_id, source_key, slot) DO UPDATE SET
+        checked_at = EXCLUDED.checked_at, result = EXCLUDED.result, latency_ms = EXCLUDED.latency_ms,
+        reason = EXCLUDED.reason
 ), keyed AS (
     INSERT INTO report_keys (instance_id, key, response, created_at)
     SELECT r.instance_id, r.key, r.response, CAST(:now AS timestamptz)
@@ -124,7 +135,8 @@ WITH instances AS (
     -- numbered under the proxy's lock: one writer of a proxy's config at a time
     INSERT INTO config_versions (proxy_id, version, config, changes, changed_by, changed_at)
     SELECT r.proxy_id,
-           COALESCE((SELECT max(v.version) FROM config_versions v WHERE v.proxy_id = r.proxy_id), 0) + 1,
+           COALESCE((SELECT max(v.version) FROM config_versions v
+                      WHERE v.proxy_id = r.proxy_id AND v.removed_at IS NULL), 0) + 1,
            r.config, r.changes, r.changed_by, CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:versions AS jsonb)) AS r(
           proxy_id text, config jsonb, changes jsonb, changed_by text)
@@ -143,12 +155,12 @@ WITH instances AS (
     ON CONFLICT (proxy_id) DO UPDATE SET
         {", ".join(f"{c} = EXCLUDED.{c}" for c in CONFIG_COLUMNS)}, updated_at = EXCLUDED.updated_at
 ), events AS (
-    INSERT INTO proxy_failover_events (id, proxy_id, event_type, status, source_instance_id,
+    INSERT INTO proxy_failover_events (id, proxy_id, owner_id, event_type, status, source_instance_id,
                                        target_instance_id, reason, actor, started_at, completed_at, duration_ms)
-    SELECT r.id, r.proxy_id, r.event_type, r.status, r.source_instance_id, r.target_instance_id, r.reason,
+    SELECT r.id, r.proxy_id, r.owner_id, r.event_type, r.status, r.source_instance_id, r.target_instance_id, r.reason,
            r.actor, r.started_at, r.completed_at, r.duration_ms
       FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS r(
-          id uuid, proxy_id text, event_type text, status text, source_instance_id uuid,
+          id uuid, proxy_id text, owner_id text, event_type text, status text, source_instance_id uuid,
           target_instance_id uuid, reason text, actor text, started_at timestamptz, completed_at timestamptz,
           duration_ms integer)
 ), recoveries AS (
@@ -235,6 +247,7 @@ def write(
         "added": [new_instance_row(i) for c in changes for i in c.added],
         "removed": [instance_id for c in changes for instance_id in c.removed],
         "report_keys": [_report_key(c) for c in changes if c.report_key is not None],
+        "history": [_history_row(r) for c in changes for r in c.recorded],
         "proxies": [
             _proxy_row(c) for c in changes if c.active_changed or c.config is not None or c.drill_changed
         ],
@@ -254,7 +267,7 @@ def write(
         "config": [
             {"proxy_id": c.before.proxy_id, **c.config._asdict()} for c in changes if c.config is not None
         ],
-        "events": [_event_row(e) for c in changes for e in c.events],
+        "events": [_event_row(e, c.before.owner_id) for c in changes for e in c.events],
         "closures": [
             {
                 "instance_id": x.recovery_of,
@@ -314,6 +327,18 @@ def _report_key(c: Change) -> dict[str, Any]:
     return {"instance_id": instance_id, "key": key, "response": answer}
 
 
+def _history_row(r: Recorded) -> dict[str, Any]:
+    return {
+        "instance_id": r.instance_id,
+        "source_key": r.vantage or "",
+        "slot": r.slot,
+        "checked_at": r.checked_at,
+        "result": r.result.value,
+        "latency_ms": r.latency_ms,
+        "reason": r.reason,
+    }
+
+
 def _version_row(c: Change) -> dict[str, Any]:
     version = c.config_version
     assert version is not None
@@ -325,9 +350,10 @@ def _version_row(c: Change) -> dict[str, Any]:
     }
 
 
-def _event_row(e: LedgerEvent) -> dict[str, Any]:
+def _event_row(e: LedgerEvent, owner_id: str) -> dict[str, Any]:
     row = e._asdict()
     del row["error_message"]  # never set at creation
+    row["owner_id"] = owner_id  # the fleet ledger's tenancy, kept past the proxy's decommission
     return row
 
 

@@ -33,7 +33,8 @@ SELECT p.proxy_id AS visible_proxy, v.version, v.config, v.changes, v.changed_by
   FROM proxies p
   LEFT JOIN LATERAL (
       SELECT * FROM config_versions v
-       WHERE v.proxy_id = p.proxy_id AND (CAST(:before AS integer) IS NULL OR v.version < CAST(:before AS integer))
+       WHERE v.proxy_id = p.proxy_id AND v.removed_at IS NULL
+         AND (CAST(:before AS integer) IS NULL OR v.version < CAST(:before AS integer))
        ORDER BY v.version DESC LIMIT :limit
   ) v ON true
  WHERE p.proxy_id = :proxy_id AND (CAST(:admin AS boolean) OR p.owner_id = :user)

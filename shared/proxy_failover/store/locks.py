@@ -24,7 +24,8 @@ SELECT p.proxy_id FROM proxies p
 """
 _LOCK_OF_EVENT = f"""
 SELECT p.proxy_id FROM proxies p
- WHERE p.proxy_id = (SELECT proxy_id FROM proxy_failover_events WHERE id = CAST(:id AS uuid)) AND {_VISIBLE}
+ WHERE p.proxy_id = (SELECT proxy_id FROM proxy_failover_events WHERE id = CAST(:id AS uuid) AND removed_at IS NULL)
+   AND {_VISIBLE}
    FOR UPDATE
 """
 _LOCK_MANY = (

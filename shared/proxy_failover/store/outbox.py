@@ -8,9 +8,13 @@ ends: at least once, never lost.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .db import Connection
+from .rows import recordset
+
+if TYPE_CHECKING:
+    from .changes import OutboxRow
 
 _LEASE_DUE = """
 UPDATE notification_outbox o SET next_attempt_at = now() + make_interval(secs => CAST(:lease AS float8))
@@ -62,3 +66,18 @@ def oldest_pending_seconds(con: Connection) -> float:
         " FROM notification_outbox WHERE sent_at IS NULL"
     )
     return float(rows[0][0])
+
+
+_INSERT = """
+INSERT INTO notification_outbox (id, type, proxy_id, user_id, severity, message, next_attempt_at)
+SELECT r.id, r.type, r.proxy_id, r.user_id, r.severity, r.message,
+       now() + make_interval(secs => CAST(:grace AS float8))
+  FROM jsonb_to_recordset(CAST(:outbox AS jsonb)) AS r(
+      id uuid, type text, proxy_id text, user_id text, severity text, message jsonb)
+"""
+
+
+def insert(con: Connection, rows: list[OutboxRow], grace_seconds: float, *, commit: bool = False) -> None:
+    """Store notifications with the change they announce (the relay publishes them after
+    `grace_seconds` if the writer has not by then); `commit` sends the COMMIT with them."""
+    con.run(_INSERT, commit=commit, outbox=recordset([r._asdict() for r in rows]), grace=float(grace_seconds))

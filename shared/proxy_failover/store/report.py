@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..domain.models import HealthStatus, MetricsSample
+from ..domain.models import CHECK_HISTORY, HealthStatus, MetricsSample
 from ..identity import Principal
 from .db import Connection
 from .metrics import METRICS_INSERT, sample_row
@@ -37,6 +37,7 @@ WITH target AS (
         last_health_check = CAST(:now AS timestamptz),
         last_result_at = CAST(:now AS timestamptz),
         connection_count = COALESCE(CAST(:connections AS integer), i.connection_count),
+        reports_recorded = i.reports_recorded + 1,
         updated_at = CAST(:now AS timestamptz)
       FROM target t
      WHERE i.id = t.id
@@ -49,6 +50,16 @@ WITH target AS (
             ELSE true END
     RETURNING {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}, t.active_instance_id
 ), stored_metrics AS ({METRICS_INSERT} WHERE EXISTS (SELECT 1 FROM updated))
+, history AS (
+    -- the report's place in the instance's check history (the ring of its reports)
+    INSERT INTO check_results AS h (instance_id, source_key, slot, checked_at, result, latency_ms)
+    SELECT u.i_id, '', (u.i_reports_recorded - 1) % {CHECK_HISTORY}, CAST(:now AS timestamptz),
+           CAST(:result AS text), CAST(:latency AS float8)
+      FROM updated u
+    ON CONFLICT (instance_id, source_key, slot) DO UPDATE SET
+        checked_at = EXCLUDED.checked_at, result = EXCLUDED.result, latency_ms = EXCLUDED.latency_ms,
+        reason = NULL
+)
 SELECT (SELECT count(*) FROM target) AS found, u.*
   FROM (SELECT 1) AS one LEFT JOIN updated u ON true
 """
@@ -70,6 +81,7 @@ def report_fast(
         result=result.value,
         now=now,
         connections=None if metrics is None else metrics.connection_count,
+        latency=None if metrics is None else metrics.average_latency_ms,
         metrics=recordset([sample_row(instance_id, now, metrics)] if metrics else []),
     )
     assert row is not None

@@ -41,6 +41,11 @@ RULES = {
             "status <> 'in_progress' AND completed_at < :cutoff ORDER BY completed_at",
         ),
     ),
+    # a decommissioned proxy's config history goes with its ledger (the same age, from its removal)
+    "removed_config_versions": Rule(
+        "config_versions",
+        _batch("config_versions", "removed_at < :cutoff ORDER BY removed_at"),
+    ),
     # a key's answer is used for 10 minutes; an hour leaves room for clocks
     "report_keys": Rule("report_keys", _batch("report_keys", "created_at < :cutoff ORDER BY created_at")),
 }

@@ -39,7 +39,7 @@ INSTANCE_COLUMNS = (
     " consecutive_failures, consecutive_successes, last_health_check, last_status_change, last_latency_ms,"
     " connection_count, status_changes, is_flapping, recovery_attempts, next_recovery_at, needs_attention,"
     " created_at, updated_at, endpoint, probe, maintenance_until, maintenance_reason, maintenance_started_by,"
-    " last_result_at, incident_id, vantage_state"
+    " last_result_at, incident_id, vantage_state, reports_recorded"
 )
 INSTANCE_NAMES = tuple(c.strip() for c in INSTANCE_COLUMNS.split(","))
 
@@ -144,11 +144,12 @@ def instance_from_row(row: dict[str, Any], prefix: str = "") -> Instance:
         last_result_at=col("last_result_at"),
         incident_id=_str(col("incident_id")),
         vantages=vantages_from_json(col("vantage_state")),
+        reports_recorded=col("reports_recorded"),
     )
 
 
 def vantages_from_json(stored: dict[str, Any] | None) -> tuple[VantageCount, ...]:
-    """`vantage_state` ({vantage: {failures, successes, verdict, checkedAt}}) as the domain's counts."""
+    """`vantage_state` ({vantage: {failures, successes, verdict, checkedAt, recorded}}) as the domain's counts."""
     return tuple(
         VantageCount(
             name,
@@ -156,6 +157,7 @@ def vantages_from_json(stored: dict[str, Any] | None) -> tuple[VantageCount, ...
             int(v.get("successes", 0)),
             HealthStatus(v.get("verdict", "unknown")),
             None if v.get("checkedAt") is None else datetime.fromisoformat(v["checkedAt"]),
+            int(v.get("recorded", 0)),
         )
         for name, v in sorted((stored or {}).items())
     )
@@ -168,6 +170,7 @@ def vantages_json(counts: tuple[VantageCount, ...]) -> dict[str, Any]:
             "successes": v.successes,
             "verdict": v.verdict.value,
             "checkedAt": _iso(v.checked_at),
+            "recorded": v.recorded,
         }
         for v in counts
     }
@@ -239,6 +242,7 @@ def instance_state(instance: Instance) -> dict[str, Any]:
         "needs_attention": instance.needs_attention,
         "incident_id": instance.incident_id,
         "vantage_state": vantages_json(instance.vantages),
+        "reports_recorded": instance.reports_recorded,
     }
 
 
