@@ -23,6 +23,8 @@ def make_token(subject: str, *, admin: bool = False, hours: float = 12.0) -> str
     }
     if admin:
         claims[settings.admin_claim] = [settings.admin_group]
+    if settings.tenant_claim != "sub":  # a team's tokens: the local stack's users are one team
+        claims[settings.tenant_claim] = os.environ.get("LOCAL_TEAM", "local-team")
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:

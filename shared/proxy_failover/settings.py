@@ -58,6 +58,9 @@ class Settings(NamedTuple):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     admin_claim: str = "roles"
+    # The claim whose value owns proxies: every principal whose token carries the same value (people
+    # and the services that report health alike) sees and changes the same proxies.
+    tenant_claim: str = "sub"
     # The group in that claim's list that makes a caller an admin.
     admin_group: str = "admin"
 

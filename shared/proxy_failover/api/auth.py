@@ -120,4 +120,9 @@ def authenticate(event: dict[str, Any], settings: Settings) -> Principal:
     if not _text(subject):
         raise Unauthenticated("token subject is not valid Unicode text")
     groups = _groups(claims.get(settings.admin_claim), rendered=rendered)
-    return Principal(user_id=subject, is_admin=settings.admin_group in groups)
+    tenant = None
+    if settings.tenant_claim != "sub":
+        tenant = claims.get(settings.tenant_claim)
+        if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > 255 or not _text(tenant):
+            raise Unauthenticated(f"token has no {settings.tenant_claim} claim naming its owner")
+    return Principal(user_id=subject, is_admin=settings.admin_group in groups, tenant=tenant)

@@ -54,7 +54,7 @@ def list_versions(
         limit=limit + 1,
         before=None if after is None else after[0],
         admin=principal.is_admin,
-        user=principal.user_id,
+        user=principal.owner,
     )
     if not rows:
         return None

@@ -40,7 +40,7 @@ def list_events(
         proxy_id=proxy_id,
         limit=limit + 1,
         admin=principal.is_admin,
-        user=principal.user_id,
+        user=principal.owner,
         after_started=None if after is None else key_time(after[0]),
         after_id=None if after is None else key_id(after[1]),
     )
@@ -89,7 +89,7 @@ def fleet_events(
     if after is not None and len(after) != 2:
         raise invalid_cursor()
     params = {
-        "owner": None if principal.is_admin else principal.user_id,
+        "owner": None if principal.is_admin else principal.owner,
         "since": since,
         "until": until,
         "type": event_type,

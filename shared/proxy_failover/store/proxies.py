@@ -112,7 +112,7 @@ def list_proxies(
     if after is not None and (len(after) != 1 or not isinstance(after[0], str) or "\x00" in after[0]):
         raise invalid_cursor()
     sql, params = _list_statement(
-        owner=owner if principal.is_admin else principal.user_id,
+        owner=owner if principal.is_admin else principal.owner,
         after=None if after is None else after[0],
         prefix=prefix,
         prefix_end=None if prefix is None else prefix + _PAST_ID_CHARACTERS,

@@ -6,10 +6,10 @@ from typing import Any
 
 from ..identity import Principal
 
-# Admins see every proxy; anyone else their own.
+# Admins see every proxy; anyone else their owner's (their own, or their team's: `TENANT_CLAIM`).
 VISIBLE = "(CAST(:admin AS boolean) OR p.owner_id = :user)"
 
 
 def visible_to(principal: Principal) -> dict[str, Any]:
     """The parameters of `VISIBLE`."""
-    return {"admin": principal.is_admin, "user": principal.user_id}
+    return {"admin": principal.is_admin, "user": principal.owner}
