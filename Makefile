@@ -22,7 +22,7 @@ CHECKOV_VENV := .venv-checkov
 STAGE ?= dev
 SOURCES := shared functions tests bench local contract
 
-.PHONY: help run demo token test test-unit test-integration test-e2e test-py311 fuzz lint format openapi build deploy bench chromium clean
+.PHONY: help run demo token test test-unit test-integration test-e2e test-py311 fuzz lint format openapi build deploy bench screenshots chromium clean
 
 help:                            ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -115,7 +115,10 @@ deploy: build                    ## deploy STAGE (dev, prod): the first time gui
 		$(SAM) deploy --guided --config-env $(STAGE); \
 	fi
 
-bench: $(STAMP)        ## every benchmark; rewrites docs/benchmarks.md
+screenshots: $(STAMP) chromium ## the console's screenshots in docs/ (the browser test, writing its copies)
+	CONSOLE_SCREENSHOTS=docs $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_console.py
+
+bench: $(STAMP) chromium ## every benchmark; rewrites docs/benchmarks.md
 	$(PY) -m bench
 
 # The Swagger UI test renders /docs in Debian's chromium (headless); installed when missing.

@@ -23,6 +23,12 @@ SUITES = {
     "scale": scale_bench,
     "retention": retention_bench,
 }
+try:  # needs playwright and Debian's chromium (make test installs both)
+    from bench import console_bench
+
+    SUITES["console"] = console_bench
+except ImportError:  # pragma: no cover
+    pass
 try:
     from bench import load_bench
 
@@ -37,6 +43,7 @@ REPRODUCE = {
     "load": "python -m bench.load_bench",
     "scale": "python -m bench.scale_bench --instances N --workers K --interval 30 --seconds 45",
     "retention": "python -m bench.retention_bench",
+    "console": "python -m bench.console_bench",
 }
 
 

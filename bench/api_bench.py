@@ -43,6 +43,9 @@ ISSUE = {
     ),
     **dict.fromkeys(("get_config_history", "start_drill", "execute_failover (dry run)"), 15),
     **dict.fromkeys(("get_safety", "set_safety"), 20),
+    **dict.fromkeys(
+        ("list_proxies", "list_fleet_events", "decommission_proxy", "list_checks", "console"), 21
+    ),
 }
 
 COLD = """
@@ -417,12 +420,83 @@ def warm_latency() -> list[Figure]:
     return figures
 
 
+def fleet_at_10k() -> list[Figure]:
+    """GET /proxies at 10,000 proxies of one owner (two instances each, a posture each), a page of
+    100 from the middle of the fleet, and the fleet ledger; warm, in-process, through the handlers."""
+    from tests.helpers import function
+
+    con = get_database().autocommit()
+    con.run("TRUNCATE proxies, proxy_failover_events, config_versions, notification_outbox CASCADE")
+    con.run(
+        "INSERT INTO proxies (proxy_id, owner_id) SELECT 'fleet-' || lpad(g::text, 5, '0'), 'user-a'"
+        " FROM generate_series(1, 10000) g"
+    )
+    con.run(
+        "INSERT INTO proxy_instances (proxy_id, instance_name, health_status, priority)"
+        " SELECT proxy_id, n, 'healthy', k FROM proxies, (VALUES ('a', 0), ('b', 1)) v(n, k)"
+    )
+    con.run(
+        "UPDATE proxies p SET active_instance_id = i.id FROM proxy_instances i"
+        " WHERE i.proxy_id = p.proxy_id AND i.instance_name = 'a'"
+    )
+    con.run(
+        "INSERT INTO proxy_redundancy_status (proxy_id, total_instances, healthy_instances, unhealthy_instances,"
+        " redundancy_level, is_degraded) SELECT proxy_id, 2, 2, 0, 'dual', proxy_id LIKE '%7' FROM proxies"
+    )
+    con.run(
+        "INSERT INTO proxy_failover_events (id, proxy_id, owner_id, event_type, status, reason, actor,"
+        " started_at, completed_at) SELECT gen_random_uuid(), proxy_id, 'user-a', 'failover', 'completed',"
+        " 'bench', 'system', now() - make_interval(secs => random() * 86400), now() FROM proxies"
+    )
+    for table in ("proxies", "proxy_instances", "proxy_redundancy_status", "proxy_failover_events"):
+        con.run(f"ANALYZE {table}")
+    from proxy_failover.paging import encode_cursor
+
+    middle = encode_cursor(("fleet-05000",))
+    cases = {
+        "list_proxies": _event("GET", "/proxies", query={"limit": "100", "cursor": middle}),
+        "list_proxies (degraded)": _event("GET", "/proxies", query={"limit": "100", "degraded": "true"}),
+        "list_proxies (prefix)": _event("GET", "/proxies", query={"limit": "100", "q": "fleet-07"}),
+        "list_fleet_events": _event("GET", "/proxy/failover/events", query={"limit": "100"}),
+    }
+    figures = []
+    db = get_database()
+    for name, event in cases.items():
+        handler = function(name.split(" (")[0]).handler
+        samples, trips = [], []
+        for k in range(WARM + 20):
+            connection = db.connection()
+            before = connection.round_trips
+            started = time.perf_counter()
+            response = handler(copy.deepcopy(event), None)
+            elapsed = (time.perf_counter() - started) * 1000
+            assert response["statusCode"] == 200, (name, response)
+            assert len(json.loads(response["body"])["data"]) == 100
+            if k >= 20:
+                samples.append(elapsed)
+                trips.append(db.connection().round_trips - before)
+        p50, p99 = percentile(samples, 50), percentile(samples, 99)
+        figures.append(
+            report(
+                Figure(
+                    21,
+                    f"warm {name} at 10,000 proxies, a page of 100: p50 / p99, round trips",
+                    f"{p50:.2f} / {p99:.2f} ms, {median(trips):.0f} RT",
+                    "p50 <= 5 ms, 1 RT",
+                    p50 <= 5.0 and median(trips) == 1,
+                )
+            )
+        )
+    return figures
+
+
 def run() -> list[Figure]:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     with fresh_database() as (url, _db):
         figures = cold_starts(url) if RUNS else []  # BENCH_COLD_RUNS=0: warm latency only
         if os.environ.get("BENCH_WARM_REQUESTS") != "0":
             figures += warm_latency()
+            figures += fleet_at_10k()
     return figures
 
 

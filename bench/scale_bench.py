@@ -187,7 +187,9 @@ def remote_vantage_cost(instances: int, interval: int, cpu_s_per_1k: float) -> d
     sqs = (2 * messages * 3 + idle_polls) * SQS_REQUEST
     worker_seconds = messages * 0.05 + checks / 1000 * cpu_s_per_1k
     worker = messages * REQUEST + worker_seconds * 0.5 * GB_SECOND
-    consumer = messages / 10 * REQUEST + (messages / 10 * 0.05 + checks / 1000 * cpu_s_per_1k) * 0.5 * GB_SECOND
+    consumer = (
+        messages / 10 * REQUEST + (messages / 10 * 0.05 + checks / 1000 * cpu_s_per_1k) * 0.5 * GB_SECOND
+    )
     transfer = checks * PROBE_BYTES / 1e9 * TRANSFER_PER_GB
     return {
         "forwarder": forwarder,

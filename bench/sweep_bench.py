@@ -372,9 +372,106 @@ def remote_vantage_path() -> list[Figure]:
     ]
 
 
+def _backend_cpu_seconds(con) -> float:
+    """CPU (user + system) the PostgreSQL backend of this connection has used: it runs on this machine."""
+    pid = int(con.run("SELECT pg_backend_pid()")[0][0])
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def check_history_cost() -> list[Figure]:
+    """What the check history costs the sweep: the CPU (this process's and its PostgreSQL backend's)
+    of applying 1,000 probe results through the engine, with the history on and off (alternating
+    rounds, medians), and the bytes it holds per instance once every ring is full."""
+    from proxy_failover.checks.probes import ProbeResult
+
+    instances, rounds = 1000, int(os.environ.get("BENCH_HISTORY_ROUNDS", "15"))
+    with fresh_database() as (_, db):
+        con = db.autocommit()
+        con.run(
+            "INSERT INTO proxies (proxy_id, owner_id) SELECT 'h-' || g, 'bench' FROM generate_series(1, :n) g",
+            n=instances // 4,
+        )
+        con.run(
+            "INSERT INTO proxy_instances (proxy_id, instance_name, priority, health_check_url, health_status)"
+            " SELECT proxy_id, 'i' || k, k, 'http://127.0.0.1:9/', 'healthy' FROM proxies, generate_series(0, 3) k"
+        )
+        con.run(
+            "UPDATE proxies p SET active_instance_id = (SELECT id FROM proxy_instances i"
+            " WHERE i.proxy_id = p.proxy_id ORDER BY priority LIMIT 1)"
+        )
+        by_proxy: dict[str, list[str]] = {}
+        for proxy_id, instance_id in con.run("SELECT proxy_id, id::text FROM proxy_instances"):
+            by_proxy.setdefault(proxy_id, []).append(instance_id)
+        proxy_ids = sorted(by_proxy)
+        results = {i: ProbeResult(i, True, 12.5) for ids in by_proxy.values() for i in ids}
+        cost: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+        sweepers = {
+            on: Sweeper(db, settings=Settings.from_environ({"CHECK_HISTORY": str(on).lower()}))
+            for on in (True, False)
+        }
+        for k in range(2 * rounds):
+            on = k % 2 == 0 if (k // 2) % 2 == 0 else k % 2 == 1  # ABBA: drift cancels out
+            connection = db.connection()
+            backend, started = _backend_cpu_seconds(connection), time.process_time()
+            stats = sweepers[on].apply(proxy_ids, results)
+            cost[on].append((time.process_time() - started, _backend_cpu_seconds(connection) - backend))
+            assert stats.checks == instances
+        for _ in range(100):  # fill every ring
+            sweepers[True].apply(proxy_ids, results)
+        for sweeper in sweepers.values():
+            sweeper.publisher.close(1.0)
+        rows = int(con.run("SELECT count(*) FROM check_results")[0][0])
+        size = int(con.run("SELECT pg_total_relation_size('check_results')")[0][0])
+    figures = []
+    for on in (True, False):
+        python = median([c[0] for c in cost[on]]) * 1000
+        postgres = median([c[1] for c in cost[on]]) * 1000
+        figures.append(
+            report(
+                Figure(
+                    21,
+                    f"sweep CPU per 1,000 checks applied, check history {'on' if on else 'off'}",
+                    f"{python + postgres:.0f} ms ({python:.0f} ms Python, {postgres:.0f} ms PostgreSQL)",
+                )
+            )
+        )
+    with_history = median([sum(c) for c in cost[True]])
+    without = median([sum(c) for c in cost[False]])
+    figures.append(
+        report(
+            Figure(
+                21,
+                "check history: sweep CPU with / without (same run)",
+                f"{with_history / without:.2f}x",
+            )
+        )
+    )
+    figures.append(
+        report(
+            Figure(
+                21,
+                "check history: bytes per instance, one vantage's ring full (100 results)",
+                f"{size / instances:,.0f} B ({rows:,} rows for {instances:,} instances, table and indexes)",
+                "<= 100 results per instance and vantage",
+                rows <= 100 * instances,
+            )
+        )
+    )
+    return figures
+
+
 def run() -> list[Figure]:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    return answer_parsing() + sweep_10k() + detection_latency() + detection_latency(("a", "b")) + sweep_cost()
+    return (
+        answer_parsing()
+        + check_history_cost()
+        + sweep_10k()
+        + detection_latency()
+        + detection_latency(("a", "b"))
+        + sweep_cost()
+    )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def load_routes(functions_dir: Path = ROOT / "functions") -> list[Route]:
         api = getattr(module, "api", None)
         if isinstance(api, Api):
             routes.extend(api.routes)
-    return sorted(routes, key=lambda r: (r.path, r.method))
+    return sorted((r for r in routes if r.listed), key=lambda r: (r.path, r.method))
 
 
 def _models_of(name: str | None) -> tuple[list[type[BaseModel]], bool]:
@@ -269,12 +269,14 @@ def build(routes: list[Route]) -> dict[str, Any]:
             assert schemas.get(name, envelope) == envelope, name
             schemas[name] = envelope
             success: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
+        elif route.media_type != "application/json":
+            success = {"type": "string"}
         else:
             success = {"type": "object"}
         responses: dict[str, Any] = {
             str(route.status): {
                 "description": "Success",
-                "content": {"application/json": {"schema": success}},
+                "content": {route.media_type: {"schema": success}},
             }
         }
         if route.tagged:

@@ -51,6 +51,16 @@ class InstanceOut(Out):
     endpoint: str | None
     probe: ProbeOut | None
     maintenance: MaintenanceOut | None
+    # each vantage's own view of it (probes only): its verdict and counters, when it last checked
+    vantages: list[InstanceVantageOut]
+
+
+class InstanceVantageOut(Out):
+    name: str
+    status: HealthStatus
+    consecutive_failures: int
+    consecutive_successes: int
+    checked_at: datetime | None
 
 
 class ProbeOut(Out):

@@ -561,6 +561,7 @@ def main() -> int:
         say(f"JWT_SECRET={os.environ['JWT_SECRET']}")
         say(f"user token:  {user}")
         say(f"admin token: {admin}")
+        say(f"console, signed in as the admin: {stack.url}/console#token={admin}")
         say(f"try: curl -s {stack.url}/proxy/demo/instances -H 'Authorization: Bearer <token>'")
         say("Ctrl-C stops everything")
         # A signal sent to the process may land on any of its threads; Python runs the handler in the

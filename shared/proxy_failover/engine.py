@@ -46,6 +46,7 @@ def run(
     outbox_grace_seconds: float,
     storm_threshold: int,
     dry_run: bool = False,
+    record_checks: bool = True,
 ) -> tuple[list[OutboxRow], list[Change]]:
     """Read the proxies this transaction has locked, decide each one's change, and write everything in
     one statement that also commits. The time is read under the locks, so the ledger's order is the
@@ -73,6 +74,7 @@ def run(
         now=now,
         outbox_grace_seconds=outbox_grace_seconds,
         storm_threshold=storm_threshold,
+        record_checks=record_checks,
         commit=True,
     )
     return stored, decided

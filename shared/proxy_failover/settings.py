@@ -58,11 +58,16 @@ class Settings(NamedTuple):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     admin_claim: str = "roles"
+    # The group in that claim's list that makes a caller an admin.
+    admin_group: str = "admin"
     # The claim whose value owns proxies: every principal whose token carries the same value (people
     # and the services that report health alike) sees and changes the same proxies.
     tenant_claim: str = "sub"
-    # The group in that claim's list that makes a caller an admin.
-    admin_group: str = "admin"
+    # The console's sign-in through a Cognito user pool's hosted UI (authorization code with PKCE):
+    # the pool's domain (https://<prefix>.auth.<region>.amazoncognito.com) and its app client for
+    # people. Unset: the console asks for a token.
+    console_cognito_domain: str | None = None
+    console_cognito_client_id: str | None = None
 
     notifications_topic_arn: str | None = None
     # Every SNS call is made once and bounded by these (the outbox retries); after one that could not
@@ -121,6 +126,11 @@ class Settings(NamedTuple):
     sweep_max_workers: int = 4
     sweep_worker_checks_per_second: float = 1000.0
     sweep_lag_target_seconds: float = 10.0
+
+    # Each instance's recent check results (GET /proxy/instances/{id}/checks): the last 100 per
+    # vantage and of its reports, written with the checks. Off: nothing is recorded (the rings stay
+    # as they were).
+    check_history: bool = True
 
     # Retention, enforced by the dispatcher in batches of `retention_batch_rows`, for at most
     # `retention_budget_seconds` a run (the next run goes on).

@@ -211,6 +211,10 @@ class Route(NamedTuple):
     headers: dict[str, str] | None = None
     # Answers with an ETag and 304 to a matching If-None-Match (the handler returns `Tagged`).
     tagged: bool = False
+    # What a success carries (a page: text/html), for the document.
+    media_type: str = "application/json"
+    # In the OpenAPI document (a page's scripts and styles are not operations of the API).
+    listed: bool = True
 
 
 def path_pattern(path: str) -> re.Pattern[str]:

@@ -77,6 +77,16 @@ def instance_view(listed: Listed) -> View:
             "reason": i.maintenance.reason,
             "startedBy": i.maintenance.started_by,
         },
+        "vantages": [
+            {
+                "name": v.vantage,
+                "status": v.verdict.value,
+                "consecutiveFailures": v.failures,
+                "consecutiveSuccesses": v.successes,
+                "checkedAt": _time(v.checked_at),
+            }
+            for v in i.vantages
+        ],
     }
 
 

@@ -26,7 +26,13 @@ class HealthUseCases(UnitOfWork):
         for the instance within 10 minutes changes nothing and gets the first answer."""
         if idempotency_key is None:
             found, listed = report.report_fast(
-                self.db.autocommit(), instance_id, principal, status, self.clock(), metrics
+                self.db.autocommit(),
+                instance_id,
+                principal,
+                status,
+                self.clock(),
+                metrics,
+                record_checks=self.settings.check_history,
             )
             if not found:
                 raise InstanceNotFound(f"instance {instance_id} not found")

@@ -72,6 +72,7 @@ class UnitOfWork:
                 jitter=self.jitter,
                 outbox_grace_seconds=settings.outbox_grace_seconds,
                 storm_threshold=settings.notify_storm_threshold,
+                record_checks=settings.check_history,
                 dry_run=dry_run,
             )
 

@@ -231,6 +231,7 @@ def write(
     now: datetime,
     outbox_grace_seconds: float,
     storm_threshold: int,
+    record_checks: bool = True,
     commit: bool = False,
 ) -> list[OutboxRow]:
     """Persist the changes of many proxies and their notifications: one statement, whatever their
@@ -247,7 +248,7 @@ def write(
         "added": [new_instance_row(i) for c in changes for i in c.added],
         "removed": [instance_id for c in changes for instance_id in c.removed],
         "report_keys": [_report_key(c) for c in changes if c.report_key is not None],
-        "history": [_history_row(r) for c in changes for r in c.recorded],
+        "history": [_history_row(r) for c in changes for r in c.recorded] if record_checks else [],
         "proxies": [
             _proxy_row(c) for c in changes if c.active_changed or c.config is not None or c.drill_changed
         ],

@@ -28,8 +28,8 @@ class CheckRecord:
         self.latency_ms, self.reason = latency_ms, reason
 
 
-# The instance row says whether the caller may see it; its rings are read by the index on
-# (instance_id, checked_at DESC), at most :limit entries.
+# The instance row says whether the caller may see it; its rings are read by the primary key's
+# instance prefix (at most 100 rows per source) and the newest :limit kept.
 _RECENT = f"""
 SELECT i.id, h.checked_at, h.source_key, h.result, h.latency_ms, h.reason
   FROM proxy_instances i

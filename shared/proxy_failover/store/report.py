@@ -56,6 +56,7 @@ WITH target AS (
     SELECT u.i_id, '', (u.i_reports_recorded - 1) % {CHECK_HISTORY}, CAST(:now AS timestamptz),
            CAST(:result AS text), CAST(:latency AS float8)
       FROM updated u
+     WHERE CAST(:record AS boolean)
     ON CONFLICT (instance_id, source_key, slot) DO UPDATE SET
         checked_at = EXCLUDED.checked_at, result = EXCLUDED.result, latency_ms = EXCLUDED.latency_ms,
         reason = NULL
@@ -72,6 +73,8 @@ def report_fast(
     result: HealthStatus,
     now: datetime,
     metrics: MetricsSample | None,
+    *,
+    record_checks: bool = True,
 ) -> tuple[bool, Listed | None]:
     """(found, instance): the instance after the report when this path applied, else None."""
     row = con.one(
@@ -82,6 +85,7 @@ def report_fast(
         now=now,
         connections=None if metrics is None else metrics.connection_count,
         latency=None if metrics is None else metrics.average_latency_ms,
+        record=record_checks,
         metrics=recordset([sample_row(instance_id, now, metrics)] if metrics else []),
     )
     assert row is not None

@@ -144,7 +144,7 @@ def instance_from_row(row: dict[str, Any], prefix: str = "") -> Instance:
         last_result_at=col("last_result_at"),
         incident_id=_str(col("incident_id")),
         vantages=vantages_from_json(col("vantage_state")),
-        reports_recorded=col("reports_recorded"),
+        reports_recorded=col("reports_recorded") or 0,
     )
 
 
