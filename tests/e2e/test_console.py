@@ -41,6 +41,7 @@ def seed_fleet(
     stack: RunningStack, owner: str, count: int = 20, prefix: str = "edge"
 ) -> dict[str, dict[str, Any]]:
     """`count` proxies of two instances each, both reported healthy (thresholds of 1)."""
+    SEEDED.append(owner)
     primaries = {}
     for k in range(count):
         proxy_id = f"{prefix}-{k:02d}"
@@ -64,6 +65,21 @@ def seed_fleet(
             if name == "a":
                 primaries[proxy_id] = instance
     return primaries
+
+
+@pytest.fixture(autouse=True)
+def decommissioned_afterwards(stack: RunningStack) -> Iterator[None]:
+    """The session's stacks share a database: what a test seeded goes when it ends (every proxy of its
+    owners, decommissioned over HTTP), so no later stack sweeps it."""
+    yield
+    for owner in SEEDED:
+        code, body, _ = stack.request("GET", "/proxies?limit=500", token=owner)
+        for proxy in body["data"] if code == 200 else []:
+            stack.request("DELETE", f"/proxy/{proxy['proxyId']}?force=true", token=owner)
+    SEEDED.clear()
+
+
+SEEDED: list[str] = []
 
 
 def report_history(

@@ -54,9 +54,13 @@ def test_every_method_on_every_path_answers_in_the_json_envelope(stack):
         for _, p in operations
     }
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "FOO"]
-    for concrete, template in sorted(paths.items()):
+    from proxy_failover.api.router import path_pattern
+
+    for concrete in sorted(paths):
         for method in methods:
-            if (method, template) in operations:
+            # another operation's template may take the path (DELETE /proxy/instances decommissions
+            # a proxy named "instances")
+            if any(m == method and path_pattern(t).fullmatch(concrete) for m, t in operations):
                 continue
             status, headers, body = raw(stack, method, concrete)
             assert status == 405, (method, concrete, status, body)
