@@ -58,3 +58,43 @@ def test_the_operations_views_match_their_schemas(db):
     _matches(schemas.DryRunOut, views.dry_run_view(preview))
     drill = service.start_drill(ADMIN, "q", None, 60, "drill")
     _matches(schemas.EventOut, views.event_view(drill))
+
+
+def test_the_fleet_views_match_their_schemas(db):
+    from proxy_failover.domain.change import Check, Step
+    from proxy_failover.service.fleet import FleetUseCases
+    from proxy_failover.store import locks
+
+    service, fleet = FailoverService(db), FleetUseCases(db)
+    service.put_config(OWNER, "f", {})
+    a = service.register_instance(
+        OWNER, "f", {"instance_name": "a", "instance_type": "standard", "priority": 1, "weight": 1}
+    ).instance
+    service.report_health(OWNER, a.id, HealthStatus.HEALTHY, MetricsSample(average_latency_ms=4.0))
+    probe = Check(HealthStatus.UNHEALTHY, latency_ms=9.0, reason="connect timeout", vantage="east")
+    fleet.write(
+        lambda con: locks.lock_proxies(con, ["f"]), lambda agg, now: Step(checks={a.id: probe}), actor="t"
+    )
+    for summary in fleet.list_proxies(OWNER).items:
+        _matches(schemas.ProxySummaryOut, views.proxy_summary_view(summary))
+    for row in service.list_instances(OWNER, "f").items:
+        view = views.instance_view(row)
+        _matches(schemas.InstanceOut, view)
+        assert [v["name"] for v in view["vantages"]] == ["east"]
+        for vantage in view["vantages"]:
+            _matches(schemas.InstanceVantageOut, vantage)
+    checks = fleet.recent_checks(OWNER, a.id)
+    assert {c.vantage for c in checks} == {None, "east"}
+    for check in checks:
+        _matches(schemas.CheckOut, views.check_view(check))
+    for event in fleet.fleet_events(OWNER).items:
+        _matches(schemas.EventOut, views.event_view(event))
+    _matches(schemas.RemovedOut, views.removed_view(fleet.decommission(OWNER, "f", force=True)))
+
+
+def test_the_fleet_ledger_handler_names_every_event_type():
+    from proxy_failover.domain.models import EventType
+
+    from tests.helpers import function
+
+    assert set(function("list_fleet_events").EVENT_TYPES) == {t.value for t in EventType}
