@@ -72,6 +72,8 @@ class ConfigFields(TypedDict, total=False):
     flap_window_seconds: Seconds | None
     # null turns it off (its default); absent keeps the stored value
     report_ttl_seconds: Seconds | None
+    # with load balancing: a new or returning target's share ramps from 10% over this long; null: off
+    slow_start_seconds: Annotated[int, Field(ge=1, le=3600)] | None
 
 
 @with_config(STRICT)

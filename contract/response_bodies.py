@@ -75,10 +75,21 @@ class MaintenanceOut(Out):
     started_by: str
 
 
+class RampOut(Out):
+    """Slow start: the target's share of the moment grows linearly from `from` of its share at
+    `startsAt` to all of it at `endsAt` (each target's, divided by their sum)."""
+
+    from_: float = Field(alias="from")
+    starts_at: datetime
+    ends_at: datetime
+
+
 class RouteTargetOut(Out):
     instance_id: UUID
     endpoint: str | None
     share: float
+    # while the target's slow start lasts (null otherwise)
+    ramp: RampOut | None
 
 
 class RouteOut(Out):
@@ -90,6 +101,8 @@ class RouteOut(Out):
     algorithm: LoadBalancingAlgorithm | None
     targets: list[RouteTargetOut]
     degraded: bool
+    # grows with every change of the answer, never goes back (route_changed carries the same)
+    version: int
 
 
 class DecisionOut(Out):
@@ -166,6 +179,7 @@ class ConfigChanges(Out):
     flap_threshold: IntegerChange | None = None
     flap_window_seconds: IntegerChange | None = None
     report_ttl_seconds: IntegerChange | None = None
+    slow_start_seconds: IntegerChange | None = None
 
 
 class ConfigSnapshot(Out):
@@ -186,6 +200,7 @@ class ConfigSnapshot(Out):
     flap_threshold: int
     flap_window_seconds: int
     report_ttl_seconds: int | None
+    slow_start_seconds: int | None = None
 
 
 class ConfigOut(ConfigSnapshot):

@@ -18,7 +18,10 @@ api = Api()
 def get_route(request: Request[None, None]) -> Tagged:
     """With load balancing off: the active instance alone. On: the healthy instances that are neither
     flapping nor in maintenance, with shares summing to 1 by the configured algorithm (the active alone
-    when there is none). One database round trip; 304 to an If-None-Match that names the answer."""
+    when there is none). With slow start, a target that just became one carries a `ramp`: its share
+    of the moment grows from 10% to all of it between `startsAt` and `endsAt`. `version` grows with
+    every change of the answer (`route_changed` carries the same). One database round trip; 304 to an
+    If-None-Match that names the answer."""
     view = route_view(use_cases.route(request.principal, request.path["proxyId"]))
     return Tagged(view, entity_tag(view))
 

@@ -60,10 +60,13 @@ class RunningStack:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null"), dict(error.headers)
 
-    def notices(self) -> list[dict[str, Any]]:
+    def notices(self, *, routes: bool = False) -> list[dict[str, Any]]:
+        """The notifications published so far; `route_changed` (one per change of a routing answer)
+        only when `routes`."""
         if not self.notifications.exists():
             return []
-        return [json.loads(line) for line in self.notifications.read_text().splitlines() if line.strip()]
+        found = [json.loads(line) for line in self.notifications.read_text().splitlines() if line.strip()]
+        return [n for n in found if routes or n.get("type") != "route_changed"]
 
     def emulators_pid(self) -> int | None:
         """The local SNS/SQS process, which outlives the stack until it has written out what it holds."""

@@ -545,6 +545,7 @@ def _decommission(db) -> None:
 
 
 PRODUCERS = {
+    "route_changed": _failover,
     "proxy_removed": _decommission,
     "vantage_impaired": _vantage_and_checks,
     "vantage_restored": _vantage_and_checks,
@@ -569,6 +570,7 @@ PRODUCERS = {
     "fleet_incident": _fleet_incident,
 }
 SEVERITY = {
+    "route_changed": "info",
     "proxy_removed": "info",
     "vantage_impaired": "warning",
     "vantage_restored": "info",
@@ -599,7 +601,7 @@ def test_every_notification_type_has_a_producer_here():
 @pytest.mark.parametrize("kind", sorted(PRODUCERS))
 def test_each_notification_type_arrives_with_its_attributes(db, sns, kind):
     PRODUCERS[kind](db)
-    found = of_type(drain(sns), kind)
+    found = of_type(drain(sns, routes=True), kind)
     assert found, kind
     message = found[0]
     expected = {"type": kind, "severity": message["severity"], "drill": str(message["drill"]).lower()}

@@ -391,8 +391,9 @@ def test_without_load_balancing_the_answer_is_the_active_instance_alone(db):
         "activeInstanceId": a["id"],
         "endpoint": "10.0.3.7:8443",
         "algorithm": None,
-        "targets": [{"instanceId": a["id"], "endpoint": "10.0.3.7:8443", "share": 1}],
+        "targets": [{"instanceId": a["id"], "endpoint": "10.0.3.7:8443", "share": 1, "ramp": None}],
         "degraded": True,  # nothing is known healthy yet
+        "version": 1,  # the first registration's answer; b's left it as it was
     }
     assert headers["ETag"].startswith('"')
 
@@ -426,7 +427,9 @@ def test_instances_in_maintenance_or_flapping_take_no_share(db):
     for i in fleet.values():
         report(i["id"], "healthy")
     maintain(fleet["b"]["id"])
-    db.autocommit().run("UPDATE proxy_instances SET is_flapping = true WHERE instance_name = 'c'")
+    config("rt-3", flapThreshold=2, unhealthyThreshold=1)
+    for status in ("unhealthy", "healthy"):  # two changes within the window: c is flapping
+        report(fleet["c"]["id"], status)
     body = route("rt-3")[1]["data"]
     assert [t["instanceId"] for t in body["targets"]] == [fleet["a"]["id"]]
 
@@ -437,7 +440,7 @@ def test_with_nobody_healthy_the_active_takes_everything(db):
     register("rt-4", "b", 1)
     body = route("rt-4")[1]["data"]
     assert body["algorithm"] == "round_robin"  # the config's default
-    assert body["targets"] == [{"instanceId": a["id"], "endpoint": None, "share": 1}]
+    assert body["targets"] == [{"instanceId": a["id"], "endpoint": None, "share": 1, "ramp": None}]
 
 
 def test_a_matching_if_none_match_gets_304_and_the_tag_follows_the_answer(db):

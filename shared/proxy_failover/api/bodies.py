@@ -179,7 +179,7 @@ def metrics_sample(reported: Mapping[str, Any] | None) -> MetricsSample | None:
 
 
 # Fields whose null is a value (their default: off) rather than "keep the stored value".
-NULL_MEANS_OFF = frozenset({"report_ttl_seconds"})
+NULL_MEANS_OFF = frozenset({"report_ttl_seconds", "slow_start_seconds"})
 
 
 def provided(fields: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..domain.decisions import Decision
     from ..domain.models import LedgerEvent
-    from ..domain.routing import RouteAnswer
+    from ..domain.routing import VersionedRoute
     from ..domain.safety import FleetSafety
     from ..store.check_history import CheckRecord
     from ..store.config_versions import ConfigVersion
@@ -90,26 +90,16 @@ def instance_view(listed: Listed) -> View:
     }
 
 
-def route_view(found: RouteAnswer) -> View:
-    return {
-        "proxyId": found.proxy_id,
-        "activeInstanceId": found.active_instance_id,
-        "endpoint": found.endpoint,
-        "algorithm": None if found.algorithm is None else found.algorithm.value,
-        "targets": [
-            {"instanceId": t.instance_id, "endpoint": t.endpoint, "share": t.share} for t in found.targets
-        ],
-        "degraded": found.degraded,
-    }
+def route_view(found: VersionedRoute) -> View:
+    from ..domain.routing import route_json
+
+    return route_json(found.route, found.version)
 
 
-def entity_tag(view: View) -> str:
-    """A strong ETag: the answer's SHA-256 (the same answer, the same tag, on any Lambda)."""
-    import hashlib
-    import json
+def entity_tag(view: Any) -> str:
+    from ..etags import entity_tag as tag
 
-    digest = hashlib.sha256(json.dumps(view, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return f'"{digest[:32]}"'
+    return tag(view)
 
 
 def dry_run_view(e: LedgerEvent) -> View:

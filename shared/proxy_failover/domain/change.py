@@ -30,10 +30,12 @@ from .models import (
     MetricsSample,
     ProxyAggregate,
     Redundancy,
+    RouteAnswer,
     Switch,
     Transition,
 )
-from .notices import SWITCH_NOTICE_TYPES, Notice, maintenance_notices
+from .notices import SWITCH_NOTICE_TYPES, Notice, maintenance_notices, route_notice
+from .routing import decide_route
 
 
 class Check(NamedTuple):
@@ -139,6 +141,12 @@ class Change(NamedTuple):
     metrics: list[tuple[str, MetricsSample]]
     report_key: tuple[str, str] | None
     recorded: list[Recorded]  # the check results this write adds to the check history
+    route: RouteAnswer | None  # the routing answer after the write (None: no active instance)
+    route_version: int  # its version: the stored one + 1 when this write changed it
+
+    @property
+    def route_changed(self) -> bool:
+        return self.route_version != self.before.route_version
 
     @property
     def active_changed(self) -> bool:
@@ -257,6 +265,19 @@ def decide(
 
     notices = [*maintenance_notices(started, ended), *plan.notices, *extra_notices]
     notices = _attributed(notices, event, drill or aggregate.drill, actor)
+    route = decide_route(
+        aggregate.proxy_id,
+        instances,
+        plan.active_instance_id,
+        config,
+        degraded=plan.redundancy.is_degraded,
+        previous=aggregate.route,
+        now=now,
+    )
+    route_version = aggregate.route_version
+    if route != aggregate.route:
+        route_version += 1
+        notices.append(route_notice(route, aggregate.proxy_id, route_version))
     # A proxy never given an instance has no posture yet (GET redundancy: 404); one whose last
     # instance left has one of none.
     posture_changed = bool(
@@ -284,6 +305,8 @@ def decide(
         metrics=[(instance_id, check.metrics) for instance_id, check in step.checks.items() if check.metrics],
         report_key=step.report_key,
         recorded=recorded,
+        route=route,
+        route_version=route_version,
     )
 
 

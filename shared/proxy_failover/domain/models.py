@@ -75,6 +75,9 @@ class FailoverConfig(NamedTuple):
     flap_window_seconds: int = 300
     # An instance without a check result this long gets a failed check each interval (None: off).
     report_ttl_seconds: int | None = None
+    # With load balancing: an instance that becomes a target again ramps from 10% of its share to
+    # all of it over this long (None: off).
+    slow_start_seconds: int | None = None
 
 
 class ProbeOptions(NamedTuple):
@@ -234,6 +237,35 @@ class LedgerEvent(NamedTuple):
     error_message: str | None = None
 
 
+# The routing answer (domain.routing decides it). A ramp starts at this fraction of the target's share.
+RAMP_FROM = 0.1
+
+
+class Ramp(NamedTuple):
+    """Slow start: the target's share grows linearly from `start` of it at `starts_at` to all of it
+    at `ends_at`."""
+
+    starts_at: datetime
+    ends_at: datetime
+    start: float = RAMP_FROM
+
+
+class Target(NamedTuple):
+    instance_id: str
+    endpoint: str | None
+    share: float
+    ramp: Ramp | None = None
+
+
+class RouteAnswer(NamedTuple):
+    proxy_id: str
+    active_instance_id: str
+    endpoint: str | None
+    algorithm: LoadBalancingAlgorithm | None
+    targets: list[Target]
+    degraded: bool
+
+
 class ProxyAggregate(NamedTuple):
     """A proxy as one transaction reads it: owner, active instance, config, stored posture, instances,
     and a drill in progress."""
@@ -248,3 +280,6 @@ class ProxyAggregate(NamedTuple):
     drill: Drill | None = None  # a drill in progress
     # The emergency brake is held: nothing switches by itself (operators' switches still do).
     automatic_held: bool = False
+    # The routing answer as stored with its version (None: none stored yet).
+    route: RouteAnswer | None = None
+    route_version: int = 0

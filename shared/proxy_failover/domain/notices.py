@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from .models import EventType, HealthStatus, Instance, Redundancy, Switch, Transition
+from .models import EventType, HealthStatus, Instance, Redundancy, RouteAnswer, Switch, Transition
 
 
 class NoticeType(StrEnum):
@@ -36,6 +36,7 @@ class NoticeType(StrEnum):
     AUTO_FAILOVER_HELD = "auto_failover_held"
     AUTO_FAILOVER_RELEASED = "auto_failover_released"
     PROXY_REMOVED = "proxy_removed"
+    ROUTE_CHANGED = "route_changed"
 
 
 class Severity(StrEnum):
@@ -164,3 +165,14 @@ def removed_notice(removed_by: str, instance_ids: list[str], *, forced: bool) ->
     """A proxy decommissioned: its instances went with it (`forced`: it still had some)."""
     details = {"removedBy": removed_by, "instanceIds": instance_ids, "forced": forced}
     return Notice(NoticeType.PROXY_REMOVED, Severity.INFO, details)
+
+
+def route_notice(route: RouteAnswer | None, proxy_id: str, version: int) -> Notice:
+    """The routing answer after a change, as GET route answers it, with its ETag and version (the
+    data plane's feed); `route` null: the proxy has no instance left to route to (GET route: 404)."""
+    from ..etags import entity_tag
+    from .routing import route_json
+
+    view = None if route is None else route_json(route, version)
+    details = {"route": view, "etag": None if view is None else entity_tag(view), "version": version}
+    return Notice(NoticeType.ROUTE_CHANGED, Severity.INFO, details)

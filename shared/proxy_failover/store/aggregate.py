@@ -8,6 +8,7 @@ from itertools import groupby
 from typing import Any
 
 from ..domain.models import Drill, ProxyAggregate
+from ..domain.routing import route_from_json
 from ..errors import ProxyNotFound
 from ..identity import Principal
 from .db import Connection
@@ -27,7 +28,7 @@ _REDUNDANCY_NAMES = (
 )
 _AGGREGATE = f"""
 SELECT p.proxy_id, p.owner_id, p.active_instance_id, {CONFIG_SELECT}, c.created_at AS cfg_created_at,
-       p.drill_event_id, p.drill_until, p.drill_return_to,
+       p.drill_event_id, p.drill_until, p.drill_return_to, p.route, p.route_version,
        COALESCE((SELECT f.auto_failover = 'held' FROM fleet_safety f), false) AS automatic_held,
        {", ".join(f"r.{c} AS r_{c}" for c in _REDUNDANCY_NAMES)},
        {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}
@@ -68,6 +69,8 @@ def _aggregates(rows: list[dict[str, Any]]) -> list[ProxyAggregate]:
                 if first["drill_event_id"] is None
                 else Drill(str(first["drill_event_id"]), first["drill_until"], str(first["drill_return_to"])),
                 automatic_held=bool(first["automatic_held"]),
+                route=None if first["route"] is None else route_from_json(first["route"]),
+                route_version=first["route_version"],
             )
         )
     return found

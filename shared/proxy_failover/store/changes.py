@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from ..domain.change import Change, Recorded
-from ..domain.models import LedgerEvent
+from ..domain.models import LedgerEvent, RouteAnswer
+from ..domain.routing import ramp_ends, route_json
 from .db import Connection
 from .metrics import METRICS_INSERT, sample_row
 from .rows import CONFIG_COLUMNS, Listed, instance_state, listed_json, new_instance_row, recordset
@@ -104,16 +105,20 @@ WITH instances AS (
       FROM jsonb_to_recordset(CAST(:report_keys AS jsonb)) AS r(instance_id uuid, key text, response jsonb)
     ON CONFLICT (instance_id, key) DO UPDATE SET response = EXCLUDED.response, created_at = EXCLUDED.created_at
 ), proxies AS (
-    -- a new active instance; a drill started or over
+    -- a new active instance; a drill started or over; a new routing answer and its version
     UPDATE proxies p SET
         active_instance_id = CASE WHEN r.set_active THEN r.active_instance_id ELSE p.active_instance_id END,
         drill_event_id = CASE WHEN r.set_drill THEN r.drill_event_id ELSE p.drill_event_id END,
         drill_until = CASE WHEN r.set_drill THEN r.drill_until ELSE p.drill_until END,
         drill_return_to = CASE WHEN r.set_drill THEN r.drill_return_to ELSE p.drill_return_to END,
+        route = CASE WHEN r.set_route THEN r.route ELSE p.route END,
+        route_version = CASE WHEN r.set_route THEN r.route_version ELSE p.route_version END,
+        route_ramp_until = CASE WHEN r.set_route THEN r.route_ramp_until ELSE p.route_ramp_until END,
         updated_at = CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:proxies AS jsonb)) AS r(
           proxy_id text, set_active boolean, active_instance_id uuid, interval integer, set_drill boolean,
-          drill_event_id uuid, drill_until timestamptz, drill_return_to uuid)
+          drill_event_id uuid, drill_until timestamptz, drill_return_to uuid, set_route boolean,
+          route jsonb, route_version bigint, route_ramp_until timestamptz)
      WHERE p.proxy_id = r.proxy_id
 ), schedule AS (
     -- a shorter check interval takes effect at once, at every vantage
@@ -250,7 +255,9 @@ def write(
         "report_keys": [_report_key(c) for c in changes if c.report_key is not None],
         "history": [_history_row(r) for c in changes for r in c.recorded] if record_checks else [],
         "proxies": [
-            _proxy_row(c) for c in changes if c.active_changed or c.config is not None or c.drill_changed
+            _proxy_row(c)
+            for c in changes
+            if c.active_changed or c.config is not None or c.drill_changed or c.route_changed
         ],
         "completions": [
             {
@@ -318,7 +325,18 @@ def _proxy_row(c: Change) -> dict[str, Any]:
         "drill_event_id": drill.event_id if drill else None,
         "drill_until": drill.until if drill else None,
         "drill_return_to": drill.return_to if drill else None,
+        "set_route": c.route_changed,
+        "route": None if c.route is None else stored_route(c.route),
+        "route_version": c.route_version,
+        "route_ramp_until": ramp_ends(c.route),
     }
+
+
+def stored_route(route: RouteAnswer) -> dict[str, Any]:
+    """The answer as stored with the proxy: as GET route returns it, its version apart."""
+    found = route_json(route, 0)
+    del found["version"]
+    return found
 
 
 def _report_key(c: Change) -> dict[str, Any]:

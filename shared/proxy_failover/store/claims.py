@@ -85,6 +85,8 @@ def probe_targets(con: Connection, proxy_ids: list[str]) -> list[Target]:
 _DEADLINES = """
 SELECT proxy_id FROM proxies WHERE drill_until <= now()
 UNION
+SELECT proxy_id FROM proxies WHERE route_ramp_until <= now()
+UNION
 SELECT proxy_id FROM proxy_instances WHERE maintenance_until <= now()
 LIMIT :limit
 """
@@ -94,11 +96,12 @@ def deadlines_due(con: Connection, limit: int) -> list[str]:
     return [str(row[0]) for row in con.run(_DEADLINES, limit=limit)]
 
 
-# The next check due, or sooner the end of a drill or of maintenance.
+# The next check due, or sooner the end of a drill, of a slow start's ramp or of maintenance.
 _NEXT_DUE = """
 SELECT extract(epoch FROM (LEAST(
     (SELECT min(next_check_at) FROM proxy_schedule WHERE vantage = :vantage),
     (SELECT min(drill_until) FROM proxies WHERE drill_until IS NOT NULL),
+    (SELECT min(route_ramp_until) FROM proxies WHERE route_ramp_until IS NOT NULL),
     (SELECT min(maintenance_until) FROM proxy_instances WHERE maintenance_until IS NOT NULL)) - now()))::float8
 """
 

@@ -16,12 +16,15 @@ from .tenancy import visible_to
 # The check changes counters but not the status. The WHERE clause is the state machine's "status
 # unchanged" condition (domain.health.status_after), re-checked by PostgreSQL on the locked row;
 # anything else falls through to the engine. Flapping instances, and connection counts that order a
-# least-connections proxy's backups, always take the engine's path.
+# least-connections proxy's backups or move its routing shares, always take the engine's path (which
+# decides whether the routing answer moved).
 _REPORT_FAST = f"""
 WITH target AS (
     SELECT i.id, p.active_instance_id,
            {config_or_default("unhealthy_threshold")} AS fall, {config_or_default("healthy_threshold")} AS rise,
-           {config_or_default("failover_strategy")} AS strategy
+           {config_or_default("failover_strategy")} AS strategy,
+           {config_or_default("enable_load_balancing")} AND {config_or_default("load_balancing_algorithm")}
+               = 'least_connections' AS shares_by_connections
       FROM proxy_instances i
       JOIN proxies p ON p.proxy_id = i.proxy_id
       LEFT JOIN proxy_failover_configurations c ON c.proxy_id = i.proxy_id
@@ -42,7 +45,8 @@ WITH target AS (
       FROM target t
      WHERE i.id = t.id
        AND NOT i.is_flapping
-       AND (CAST(:connections AS integer) IS NULL OR t.strategy <> 'least_connections')
+       AND (CAST(:connections AS integer) IS NULL
+            OR (t.strategy <> 'least_connections' AND NOT t.shares_by_connections))
        AND CASE CAST(:result AS text)
             WHEN 'unhealthy' THEN i.health_status = 'unhealthy' OR i.consecutive_failures + 1 < t.fall
             WHEN 'healthy' THEN i.health_status = 'healthy'

@@ -11,10 +11,13 @@ from .rows import config_or_default
 from .tenancy import VISIBLE as _VISIBLE
 from .tenancy import visible_to
 
-# The routing answer, in one statement: the visible proxy, its active instance's endpoint, its load
-# balancing settings and posture, and (with load balancing on) the instances that may take traffic.
+# The routing answer, in one statement: as its last write stored it; for a proxy not written since
+# answers were stored (migration 007), what it is computed from: the visible proxy, its active
+# instance's endpoint, its load balancing settings and posture, and (with load balancing on) the
+# instances that may take traffic.
 _ROUTE = f"""
-SELECT p.proxy_id, p.active_instance_id, a.endpoint AS active_endpoint, a.weight AS active_weight,
+SELECT p.proxy_id, p.route, p.route_version, p.active_instance_id, a.endpoint AS active_endpoint,
+       a.weight AS active_weight,
        a.connection_count AS active_connections,
        {config_or_default("enable_load_balancing")} AS load_balancing,
        {config_or_default("load_balancing_algorithm")} AS algorithm,
@@ -24,7 +27,8 @@ SELECT p.proxy_id, p.active_instance_id, a.endpoint AS active_endpoint, a.weight
   LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
   LEFT JOIN proxy_redundancy_status r ON r.proxy_id = p.proxy_id
   LEFT JOIN proxy_instances a ON a.id = p.active_instance_id
-  LEFT JOIN proxy_instances i ON i.proxy_id = p.proxy_id AND {config_or_default("enable_load_balancing")}
+  LEFT JOIN proxy_instances i ON i.proxy_id = p.proxy_id AND p.route IS NULL
+       AND {config_or_default("enable_load_balancing")}
        AND i.health_status = 'healthy' AND NOT i.is_flapping
        AND (i.maintenance_until IS NULL OR i.maintenance_until <= now())
  WHERE p.proxy_id = :proxy_id AND {_VISIBLE}
@@ -33,14 +37,16 @@ SELECT p.proxy_id, p.active_instance_id, a.endpoint AS active_endpoint, a.weight
 
 
 def route(con: Connection, proxy_id: str, principal: Principal) -> Any:
-    """The routing answer; ProxyNotFound when not visible or without an instance."""
+    """The routing answer and its version; ProxyNotFound when not visible or without an instance."""
     from ..domain.models import LoadBalancingAlgorithm
-    from ..domain.routing import Candidate, answer
+    from ..domain.routing import Candidate, VersionedRoute, answer, route_from_json
 
     rows = con.rows_as_dicts(_ROUTE, proxy_id=proxy_id, **visible_to(principal))
     if not rows or rows[0]["active_instance_id"] is None:
         raise ProxyNotFound(f"proxy {proxy_id} not found, or has no instance")
     first = rows[0]
+    if first["route"] is not None:
+        return VersionedRoute(route_from_json(first["route"]), first["route_version"])
     active = Candidate(
         str(first["active_instance_id"]),
         first["active_endpoint"],
@@ -52,7 +58,7 @@ def route(con: Connection, proxy_id: str, principal: Principal) -> Any:
         for r in rows
         if r["i_id"] is not None
     ]
-    return answer(
+    computed = answer(
         proxy_id,
         active,
         load_balancing=first["load_balancing"],
@@ -60,3 +66,4 @@ def route(con: Connection, proxy_id: str, principal: Principal) -> Any:
         candidates=candidates,
         degraded=first["degraded"],
     )
+    return VersionedRoute(computed, first["route_version"])
