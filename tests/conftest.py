@@ -14,20 +14,7 @@ from proxy_failover.store.migrate import migrate
 
 from local import embedded_pg
 
-from .helpers import ROOT, SECRET
-
-TABLES = (
-    "check_results, config_versions, fleet_storms, fleet_pages, report_keys, notification_outbox, proxy_instance_metrics,"
-    " proxy_failover_events, proxy_redundancy_status, proxy_failover_configurations, proxy_schedule,"
-    " proxy_instances, proxies, vantages"
-)
-# After the tables are emptied: the default vantage is known (as after its first run: every new proxy
-# gets a schedule at it) and the brake is released.
-FRESH = (
-    "INSERT INTO vantages (name, last_run_at) VALUES ('local', now());"
-    " UPDATE fleet_safety SET auto_failover = 'enabled', reason = NULL, changed_by = NULL, changed_at = NULL,"
-    " release_pending = false, checks_suspended = false, flipped = false"
-)
+from .helpers import ROOT, SECRET, fresh_fleet
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +61,7 @@ def db(migrated: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     monkeypatch.setenv("DATABASE_URL", migrated)
     reset_settings()
     database = Database.from_url(migrated)
-    database.connection().run(f"TRUNCATE {TABLES}")
-    database.connection().run_script(FRESH)
+    fresh_fleet(database.connection())
     set_database(database)
     from proxy_failover.service import get_service
 

@@ -20,8 +20,36 @@ SECRET = "test-secret-with-at-least-32-bytes-of-key"
 EVENTS = ROOT / "events"
 
 
+# Modules make their tokens when collected: a token must outlive the whole suite (two of them at once
+# on a busy machine), not only its own test.
+TOKEN_LIFETIME_SECONDS = 6 * 3600
+
+
+# Every table of the schema but the singletons (fleet_safety) and the migrations' own record.
+TABLES = (
+    "check_results, config_versions, fleet_storms, fleet_pages, report_keys, notification_outbox, proxy_instance_metrics,"
+    " proxy_failover_events, proxy_redundancy_status, proxy_failover_configurations, proxy_schedule,"
+    " proxy_instances, proxies, vantages"
+)
+_BRAKE_RELEASED = (
+    "UPDATE fleet_safety SET auto_failover = 'enabled', reason = NULL, changed_by = NULL, changed_at = NULL,"
+    " release_pending = false, checks_suspended = false, flipped = false"
+)
+
+
+def fresh_fleet(con: Any, *, vantage: str | None = "local") -> None:
+    """An empty fleet: every table emptied, the brake released and checks not suspended (a fuzzer's
+    admin may have held it), and `vantage` known as after its first run (every new proxy gets a
+    schedule at it). A local stack registers its own vantages: None leaves the table empty for it."""
+    con.run(f"TRUNCATE {TABLES}")
+    con.run(_BRAKE_RELEASED)
+    if vantage is not None:
+        con.run("INSERT INTO vantages (name, last_run_at) VALUES (:name, now())", name=vantage)
+
+
 def token(sub: str = "user-a", *, admin: bool = False, secret: str = SECRET, **claims: Any) -> str:
-    payload: dict[str, Any] = {"sub": sub, "exp": int(time.time()) + 600, "iat": int(time.time())}
+    now = int(time.time())
+    payload: dict[str, Any] = {"sub": sub, "exp": now + TOKEN_LIFETIME_SECONDS, "iat": now}
     if admin:
         payload["roles"] = ["admin"]
     payload.update(claims)

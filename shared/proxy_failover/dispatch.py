@@ -120,6 +120,10 @@ def dispatch(db: Database, settings: Settings, *, run_id: str, deadline: float) 
         per[vantage] = VantageDispatch(
             found, plan, start_workers(plan.workers, settings, run_id, url, vantage)
         )
+        if plan.workers == 0:
+            # Nothing for it to check, so no worker of it runs: idle is not absent (an empty fleet
+            # must not read as a checker outage). Its clock starts again when work falls due.
+            claims.vantage_idle(con, vantage)
     if queues:
         sweeper.conclude_due()
     else:

@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import ROOT, SECRET
+from tests.helpers import ROOT, SECRET, fresh_fleet
+
+
+def empty_fleet(database_url: str) -> None:
+    from proxy_failover.store.db import Database
+
+    database = Database.from_url(database_url)
+    try:
+        fresh_fleet(database.connection(), vantage=None)
+    finally:
+        database.discard()
 
 
 def free_port() -> int:
@@ -60,13 +70,25 @@ class RunningStack:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null"), dict(error.headers)
 
-    def notices(self, *, routes: bool = False) -> list[dict[str, Any]]:
-        """The notifications published so far; `route_changed` (one per change of a routing answer)
-        only when `routes`."""
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every message the local SNS delivered, as delivered: a publish whose answer timed out is
+        published again by the outbox relay, so one notification may arrive twice (as SNS itself
+        delivers at least once)."""
         if not self.notifications.exists():
             return []
-        found = [json.loads(line) for line in self.notifications.read_text().splitlines() if line.strip()]
-        return [n for n in found if routes or n.get("type") != "route_changed"]
+        return [json.loads(line) for line in self.notifications.read_text().splitlines() if line.strip()]
+
+    def notices(self, *, routes: bool = False) -> list[dict[str, Any]]:
+        """The notifications published so far, each once (by its `id`, as a subscriber deduplicates);
+        `route_changed` (one per change of a routing answer) only when `routes`."""
+        seen: set[str] = set()
+        found = []
+        for n in self.deliveries():
+            if n.get("id") in seen or (not routes and n.get("type") == "route_changed"):
+                continue
+            seen.add(n.get("id"))
+            found.append(n)
+        return found
 
     def emulators_pid(self) -> int | None:
         """The local SNS/SQS process, which outlives the stack until it has written out what it holds."""
@@ -88,8 +110,16 @@ class RunningStack:
         return code
 
 
-def start_stack(tmp: Path, unset: tuple[str, ...] = (), **env: str) -> RunningStack:
-    port = free_port()
+def start_stack(
+    tmp: Path, unset: tuple[str, ...] = (), port: int | None = None, fresh: bool = True, **env: str
+) -> RunningStack:
+    """The stack on `port` (a free one by default: a stack started again on a stopped one's port is
+    the same API coming back). The session's stacks share one database: unless `fresh` is False (a
+    stack started again on what an earlier one left), the fleet is emptied first, so that no test sees
+    another's proxies, vantages or brake (the fuzzer's admin may hold it)."""
+    if fresh and env.get("DATABASE_URL"):
+        empty_fleet(env["DATABASE_URL"])
+    port = port or free_port()
     log = tmp / "stack.log"
     notifications = tmp / "notifications.jsonl"
     inherited = ("PYTEST", "AWS_ENDPOINT", "NOTIFICATIONS_TOPIC_ARN", "JWT_ISSUER", "JWT_AUDIENCE")

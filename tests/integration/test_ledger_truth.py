@@ -16,6 +16,8 @@ from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
 from proxy_failover.sweep import Sweeper
 
+from tests.helpers import fresh_fleet
+
 OWNER = Principal("owner")
 ADMIN = Principal("ops", is_admin=True)
 SWITCHES = ("failover", "failback", "manual", "maintenance", "drill")
@@ -80,10 +82,7 @@ operations = st.lists(
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=operations)
 def test_the_newest_switch_in_the_ledger_names_the_active_instance(db, ops):
-    from tests.conftest import FRESH, TABLES
-
-    db.connection().run(f"TRUNCATE {TABLES}")
-    db.connection().run_script(FRESH)
+    fresh_fleet(db.connection())
     clock = Clock()
     service = FailoverService(db, clock=clock)
     sweeper = Sweeper(db, clock=clock)

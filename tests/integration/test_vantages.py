@@ -279,3 +279,38 @@ def test_an_owner_with_300_degraded_proxies_at_once_is_paged_once(db):
     assert {m["message"]["fleetIncidentId"] for m in degraded} == {incident["message"]["correlationId"]}
     paging_types = {m["type"] for m in sent if m["message"].get("fleetIncidentId")}
     assert paging_types == {"proxy_degraded", "instance_unhealthy"}  # the active ones' notices too
+
+
+def test_an_idle_vantage_is_not_absent_and_a_stopped_one_with_work_is(two_vantages, fleet, sns):
+    """A vantage whose dispatcher finds nothing due starts no worker, so it never runs: that is no
+    checker outage. One that has work and does not run is absent, and with every vantage so, the
+    checks are suspended."""
+    import boto3
+    from proxy_failover.dispatch import dispatch
+
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    queues = ",".join(f"{v}={sqs.create_queue(QueueName=f'work-{v}')['QueueUrl']}" for v in SOURCES)
+    con = two_vantages.autocommit()
+    long_ago = (
+        "UPDATE vantages SET last_run_at = now() - interval '1 hour', known_since = now() - interval '1 hour'"
+    )
+    # Given an empty fleet, and vantages that last ran an hour ago (nothing has been due since)
+    con.run(long_ago)
+    dispatch(two_vantages, settings(sweep_vantage_queues=queues), run_id="idle", deadline=_soon())
+    # Then nothing is suspended and no one is paged
+    assert not two_vantages.autocommit().run("SELECT checks_suspended FROM fleet_safety")[0][0]
+    assert "checks_suspended" not in types(drain(sns))
+    # When a proxy falls due, workers are started, and none of them ever runs
+    make_proxy(FailoverService(two_vantages), fleet, "waiting", ["a"])
+    con.run("UPDATE proxy_schedule SET next_check_at = now() - interval '1 second'")
+    con.run(long_ago)
+    dispatch(two_vantages, settings(sweep_vantage_queues=queues), run_id="stuck", deadline=_soon())
+    # Then every vantage is absent: checks are suspended, once
+    assert two_vantages.autocommit().run("SELECT checks_suspended FROM fleet_safety")[0][0]
+    assert types(drain(sns)).count("checks_suspended") == 1
+
+
+def _soon() -> float:
+    import time
+
+    return time.monotonic() + 1

@@ -69,6 +69,11 @@ def register_vantage(con: Connection, name: str) -> None:
     con.run(_REGISTER, name=name)
 
 
+def vantage_idle(con: Connection, name: str) -> None:
+    """Nothing is due at the vantage: it has two dispatch periods from now, as a vantage just started."""
+    con.run("UPDATE vantages SET known_since = now() WHERE name = :name", name=name)
+
+
 def know_vantage(con: Connection, name: str) -> None:
     """A vantage the dispatcher starts workers for: known before it first runs (then absent)."""
     con.run("INSERT INTO vantages (name) VALUES (:name) ON CONFLICT DO NOTHING", name=name)
