@@ -20,7 +20,7 @@ SAM := $(TOOLS)/bin/sam
 # checkov pins its own dependencies too: an environment of its own.
 CHECKOV_VENV := .venv-checkov
 STAGE ?= dev
-SOURCES := shared functions tests bench local contract
+SOURCES := shared functions tests bench local contract client
 
 .PHONY: help run demo token test test-unit test-integration test-e2e test-py311 fuzz lint format openapi build deploy bench screenshots chromium clean
 
@@ -28,12 +28,13 @@ help:                            ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # A venv made by another Python (3.11 before 3.12 was found, say) is made again.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVERSION)" ]; then \
 		echo "rebuilding $(VENV) for Python $(PYVERSION)"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e './client[watch]'
 	touch $@
 
 # aws-sam-cli pins its own boto3/pydantic: it lives in a separate environment (cfn-lint comes with it).

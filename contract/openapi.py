@@ -28,6 +28,7 @@ from .errors import catalogue
 ROOT = Path(__file__).resolve().parents[1]
 SERVED_COPY = ROOT / "functions" / "openapi" / "openapi.json"
 README = ROOT / "README.md"
+CLIENT_MODELS = ROOT / "client" / "proxy_failover_client" / "models.py"
 TABLE_START, TABLE_END = "<!-- error-table:start -->", "<!-- error-table:end -->"
 REASONS = {
     400: "Invalid input",
@@ -344,6 +345,12 @@ def readme_with_error_table(readme: str) -> str:
     return f"{head}{TABLE_START}\n{error_table()}\n{TABLE_END}{tail}"
 
 
+def render_models() -> str:
+    from contract.client_models import render_models as models
+
+    return models()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     group = parser.add_mutually_exclusive_group(required=True)
@@ -356,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         SERVED_COPY: document,
         COMPILED: compiled,
         README: readme_with_error_table(README.read_text(encoding="utf-8")),
+        CLIENT_MODELS: render_models(),
     }
     if args.write:
         for path, text in wanted.items():

@@ -92,7 +92,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(notifications: Path, parent: int, ready: Path, echo: bool) -> int:
+def _serve(notifications: Path, parent: int, ready: Path, echo: bool, port: int | None = None) -> int:
     import logging
 
     import boto3
@@ -103,7 +103,7 @@ def _serve(notifications: Path, parent: int, ready: Path, echo: bool) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port or _free_port(), verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
     endpoint = f"http://{host}:{port}"
@@ -156,7 +156,13 @@ class Emulators:
 
     @classmethod
     def start(
-        cls, notifications: Path, workdir: Path, *, echo: bool = True, timeout: float = 60
+        cls,
+        notifications: Path,
+        workdir: Path,
+        *,
+        echo: bool = True,
+        port: int | None = None,
+        timeout: float = 60,
     ) -> Emulators:
         workdir.mkdir(parents=True, exist_ok=True)
         ready = workdir / f"emulators-{os.getpid()}.json"
@@ -173,6 +179,7 @@ class Emulators:
                 "--ready",
                 str(ready),
                 *([] if echo else ["--quiet"]),
+                *([] if port is None else ["--port", str(port)]),
             ],
             cwd=Path(__file__).resolve().parents[1],
             # Its own session: a Ctrl-C in the terminal reaches the stack, which stops this one after
@@ -206,8 +213,9 @@ def main() -> int:
     parser.add_argument("--parent", required=True, type=int)
     parser.add_argument("--ready", required=True, type=Path)
     parser.add_argument("--quiet", action="store_true", help="do not echo each notification")
+    parser.add_argument("--port", type=int, help="listen here (else on a free port)")
     args = parser.parse_args()
-    return _serve(args.notifications, args.parent, args.ready, not args.quiet)
+    return _serve(args.notifications, args.parent, args.ready, not args.quiet, args.port)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ class LocalConfig:
     notifications_file: Path
     data_dir: Path
     database_url: str | None
+    aws_port: int | None  # the local SNS/SQS's port (LOCAL_AWS_PORT; unset: a free one)
     # vantage -> the source address its probes leave from (LOCAL_VANTAGES=a=127.0.0.2,b=127.0.0.3);
     # unset: one vantage, `local`, from the system's address
     vantages: dict[str, str | None]
@@ -46,6 +47,7 @@ class LocalConfig:
             ),
             data_dir=Path(os.environ.get("LOCAL_DATA_DIR", str(ROOT / ".local"))),
             database_url=os.environ.get("DATABASE_URL") or None,
+            aws_port=int(os.environ["LOCAL_AWS_PORT"]) if os.environ.get("LOCAL_AWS_PORT") else None,
             vantages=_vantages(os.environ.get("LOCAL_VANTAGES", "")),
         )
 
@@ -464,6 +466,7 @@ class Stack:
             self.config.notifications_file,
             self.config.data_dir,
             echo=os.environ.get("LOCAL_ACCESS_LOG", "true") == "true",
+            port=self.config.aws_port,
         )
         endpoint = emulators.info["endpoint"]
         os.environ.update(
@@ -500,6 +503,7 @@ class Stack:
             f"local SNS at {endpoint} (its own process, pid {emulators.process.pid});"
             f" notifications -> {self.config.notifications_file}"
         )
+        say(f"topic {emulators.info['topic']}")
 
     def close(self) -> None:
         while self._closers:
@@ -563,6 +567,12 @@ def main() -> int:
         say(f"admin token: {admin}")
         say(f"console, signed in as the admin: {stack.url}/console#token={admin}")
         say(f"try: curl -s {stack.url}/proxy/demo/instances -H 'Authorization: Bearer <token>'")
+        if stack.emulators is not None:
+            say(
+                f"watch routes: PROXY_FAILOVER_TOKEN=<token> .venv/bin/python -m proxy_failover_client watch demo"
+                f" --api {stack.url} --topic-arn {stack.emulators.info['topic']}"
+                f" --endpoint-url {stack.emulators.info['endpoint']} --region eu-west-1 --file routes.json"
+            )
         say("Ctrl-C stops everything")
         # A signal sent to the process may land on any of its threads; Python runs the handler in the
         # main thread at its next bytecode, which a wait without a timeout never reaches. Waking every

@@ -95,6 +95,16 @@ class RunningStack:
         found = re.search(r"local SNS at \S+ \(its own process, pid (\d+)\)", self.log.read_text())
         return int(found.group(1)) if found else None
 
+    def sns_endpoint(self) -> str:
+        found = re.search(r"local SNS at (http://\S+) ", self.log.read_text())
+        assert found, self.log.read_text()
+        return found.group(1)
+
+    def topic_arn(self) -> str:
+        found = re.search(r"\[local\] topic (arn:\S+)", self.log.read_text())
+        assert found, self.log.read_text()
+        return found.group(1)
+
     def sns_port(self) -> int | None:
         found = re.search(r"local SNS at http://127\.0\.0\.1:(\d+)", self.log.read_text())
         return int(found.group(1)) if found else None
@@ -120,6 +130,7 @@ def start_stack(
     if fresh and env.get("DATABASE_URL"):
         empty_fleet(env["DATABASE_URL"])
     port = port or free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / "stack.log"
     notifications = tmp / "notifications.jsonl"
     inherited = ("PYTEST", "AWS_ENDPOINT", "NOTIFICATIONS_TOPIC_ARN", "JWT_ISSUER", "JWT_AUDIENCE")
