@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
-from bench import api_bench, engine_bench, retention_bench, scale_bench, sweep_bench
+from bench import api_bench, engine_bench, retention_bench, scale_bench, sweep_bench, watcher_bench
 from bench.common import ROOT, Figure
 
 SUITES = {
@@ -22,6 +22,7 @@ SUITES = {
     "sweep": sweep_bench,
     "scale": scale_bench,
     "retention": retention_bench,
+    "watcher": watcher_bench,
 }
 try:  # needs playwright and Debian's chromium (make test installs both)
     from bench import console_bench
@@ -44,6 +45,7 @@ REPRODUCE = {
     "scale": "python -m bench.scale_bench --instances N --workers K --interval 30 --seconds 45",
     "retention": "python -m bench.retention_bench",
     "console": "python -m bench.console_bench",
+    "watcher": "python -m bench.watcher_bench",
 }
 
 
