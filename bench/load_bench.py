@@ -9,6 +9,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -158,5 +159,299 @@ def run() -> list[Figure]:
     return figures
 
 
+# ---- issue 23: the hot path, CPU per write by process -------------------------------------------------
+
+HOT_CLIENTS = int(os.environ.get("BENCH_HOT_CLIENTS", "16"))
+HOT_SECONDS = float(os.environ.get("BENCH_HOT_SECONDS", "6"))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(pid: int) -> int:
+    """User + system CPU of one process (every thread of it), in clock ticks."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _postgres_ticks() -> int:
+    """Every PostgreSQL process on the machine (the benchmark is the only client of its server)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        if "(postgres)" in text.split(" ", 2)[1] or text.split(" ", 2)[1].startswith("(postgres"):
+            fields = text.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+class Hot:
+    """The local stack under one scenario at a time: each client thread a keep-alive connection, its
+    own rows; CPU of the stack, of its SNS/SQS emulators and of PostgreSQL, per request."""
+
+    def __init__(self, stack: object, emulators: int) -> None:
+        self.stack, self.emulators = stack, emulators
+        self.port = int(str(getattr(stack, "url")).rsplit(":", 1)[1])  # noqa: B009
+
+    def call(
+        self, connection: http.client.HTTPConnection, method: str, path: str, body: object, bearer: str
+    ) -> dict:
+        headers = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"}
+        connection.request(method, path, None if body is None else json.dumps(body), headers)
+        response = connection.getresponse()
+        raw = response.read()
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path} -> {response.status}: {raw[:300]!r}")
+        return json.loads(raw) if raw else {}
+
+    def run(self, name: str, request_for: object, seconds: float = HOT_SECONDS) -> dict[str, float]:
+        """`request_for(thread, n, previous answer)` -> (method, path, body, bearer). Requests/s and
+        CPU ms per request of the stack, of its emulators and of PostgreSQL."""
+        stop = threading.Event()
+        counts = [0] * HOT_CLIENTS
+        failures: list[str] = []
+
+        def client(k: int) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            n, last = 0, {}
+            while not stop.is_set():
+                method, path, body, bearer = request_for(k, n, last)  # type: ignore[operator]
+                try:
+                    last = self.call(connection, method, path, body, bearer)
+                except Exception as exc:  # counted, shown, and the scenario goes on
+                    failures.append(str(exc))
+                    last = {}
+                    connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                n += 1
+                counts[k] = n
+
+        pid = self.stack.process.pid  # type: ignore[attr-defined]
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(HOT_CLIENTS)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # warm: every connection open, every statement prepared
+        before = (sum(counts), _ticks(pid), _ticks(self.emulators), _postgres_ticks(), time.perf_counter())
+        time.sleep(seconds)
+        after = (sum(counts), _ticks(pid), _ticks(self.emulators), _postgres_ticks(), time.perf_counter())
+        stop.set()
+        for t in threads:
+            t.join()
+        done = max(1, after[0] - before[0])
+        per = lambda i: (after[i] - before[i]) / TICK * 1000 / done  # noqa: E731 - ms per request
+        found = {
+            "rate": done / (after[4] - before[4]),
+            "stack_ms": per(1),
+            "emulators_ms": per(2),
+            "pg_ms": per(3),
+            "errors": float(len(failures)),
+        }
+        print(
+            f"    {name}: {found['rate']:,.0f} req/s; CPU ms per request: stack {found['stack_ms']:.2f},"
+            f" emulators {found['emulators_ms']:.2f}, PostgreSQL {found['pg_ms']:.2f}; {len(failures)} errors"
+            + (f" (first: {failures[0][:160]})" if failures else ""),
+            flush=True,
+        )
+        return found
+
+
+def _seed_proxies(hot: Hot, prefix: str, owners: list[str], instances: int, admin: str) -> list[list[str]]:
+    """One proxy per client (`prefix-k`, owned by owners[k]), every instance healthy, thresholds 1;
+    its instance ids, the first active."""
+    from tests.helpers import token
+
+    connection = http.client.HTTPConnection("127.0.0.1", hot.port, timeout=30)
+    fleet = []
+    for k, owner in enumerate(owners):
+        bearer = token(owner)
+        proxy = f"{prefix}-{k}"
+        config = {"unhealthyThreshold": 1, "healthyThreshold": 1, "failbackHoldDownSeconds": 3600}
+        hot.call(connection, "POST", "/proxy/failover/config", {"proxyId": proxy, "config": config}, bearer)
+        ids = []
+        for i in range(instances):
+            data = {"instanceName": f"i{i}", "priority": i}
+            body = hot.call(
+                connection, "POST", "/proxy/instances", {"proxyId": proxy, "instanceData": data}, bearer
+            )
+            ids.append(body["data"]["id"])
+            hot.call(
+                connection, "PUT", f"/proxy/instances/{ids[-1]}/health", {"healthStatus": "healthy"}, bearer
+            )
+        fleet.append(ids)
+    return fleet
+
+
+def hot_path() -> list[Figure]:
+    """Issue 23's figures in one run: each scenario's CPU per request in the stack (its emulators
+    apart) and in PostgreSQL, the ratios to a report that changes nothing, one owner's executes
+    against 16 owners' (alternating rounds), and the round trips of a report that fails over."""
+    from bench.engine_bench import failover_round_trips
+    from tests.e2e.running import start_stack
+    from tests.helpers import token
+
+    admin = token("hot-ops", admin=True)
+    with fresh_database() as (url, _db):
+        stack = start_stack(
+            Path(tempfile.mkdtemp(prefix="hot-path-")),
+            DATABASE_URL=url,
+            SCHEDULE_SECONDS="0",
+            LOCAL_ACCESS_LOG="false",
+        )
+        try:
+            emulators = stack.emulators_pid()
+            assert emulators is not None
+            hot = Hot(stack, emulators)
+            owners16 = [f"hot-owner-{k}" for k in range(HOT_CLIENTS)]
+            users = {o: token(o) for o in [*owners16, "hot-one"]}
+            unchanged = _seed_proxies(hot, "hot-u", owners16, 3, admin)
+            flipping = _seed_proxies(hot, "hot-f", owners16, 3, admin)
+            one = _seed_proxies(hot, "hot-one", ["hot-one"] * HOT_CLIENTS, 2, admin)
+            many = _seed_proxies(hot, "hot-many", owners16, 2, admin)
+            print("== hot path", flush=True)
+            results = {}
+            results["unchanged"] = hot.run(
+                "report, status unchanged",
+                lambda k, n, _: (
+                    "PUT",
+                    f"/proxy/instances/{unchanged[k][n % 3]}/health",
+                    {"healthStatus": "healthy"},
+                    users[owners16[k]],
+                ),
+            )
+            results["flip"] = hot.run(
+                "report that flips a backup's status",
+                lambda k, n, _: (
+                    "PUT",
+                    f"/proxy/instances/{flipping[k][1]}/health",
+                    {"healthStatus": "unhealthy" if n % 2 == 0 else "healthy"},
+                    users[owners16[k]],
+                ),
+            )
+
+            def register(k: int, n: int, _: dict) -> tuple[str, str, object, str]:
+                body = {
+                    "proxyId": f"hot-r-{k}-{n // 90}",
+                    "instanceData": {"instanceName": f"n{n}", "priority": n % 90},
+                }
+                return "POST", "/proxy/instances", body, users[owners16[k]]
+
+            results["register"] = hot.run("register an instance", register)
+
+            def execute_and_complete(fleet: list[list[str]], proxy_prefix: str) -> object:
+                """An operator's switch, then its completion, back and forth."""
+
+                def request(k: int, n: int, last: dict) -> tuple[str, str, object, str]:
+                    event = (last.get("data") or {}).get("id")
+                    if n % 2 == 1 and event:
+                        return (
+                            "PUT",
+                            f"/proxy/failover/events/{event}/complete",
+                            {"status": "completed"},
+                            admin,
+                        )
+                    source, target = (0, 1) if (n // 2) % 2 == 0 else (1, 0)
+                    body = {
+                        "proxyId": f"{proxy_prefix}-{k}",
+                        "sourceInstanceId": fleet[k][source],
+                        "targetInstanceId": fleet[k][target],
+                        "reason": "bench",
+                        "force": True,  # whichever instance is active after a failed step
+                    }
+                    return "POST", "/proxy/failover/execute", body, admin
+
+                return request
+
+            rounds = {"one": [], "many": []}
+            for _ in range(2):  # alternating: the machine's mood is shared between the two
+                rounds["one"].append(
+                    hot.run(
+                        "execute + complete, one owner's 16 proxies", execute_and_complete(one, "hot-one")
+                    )
+                )
+                rounds["many"].append(
+                    hot.run("execute + complete, 16 owners' proxies", execute_and_complete(many, "hot-many"))
+                )
+            results["execute"] = {
+                key: statistics.fmean(r[key] for r in rounds["one"] + rounds["many"])
+                for key in rounds["one"][0]
+            }
+            one_rate = statistics.fmean(r["rate"] for r in rounds["one"])
+            many_rate = statistics.fmean(r["rate"] for r in rounds["many"])
+        finally:
+            stack.stop()
+    base = results["unchanged"]
+    ratio = {
+        name: (r["stack_ms"] / base["stack_ms"], r["pg_ms"] / base["pg_ms"]) for name, r in results.items()
+    }
+    trips = failover_round_trips()
+    figures = []
+    for name, label in (
+        ("flip", "report that flips a status"),
+        ("register", "register"),
+        ("execute", "execute"),
+    ):
+        cpu, pg = ratio[name]
+        r = results[name]
+        figures.append(
+            report(
+                Figure(
+                    23,
+                    f"{label} / report that changes nothing: server CPU, PostgreSQL CPU per request"
+                    f" ({HOT_CLIENTS} clients over the local stack)",
+                    f"{cpu:.2f}x, {pg:.2f}x ({r['stack_ms']:.2f} vs {base['stack_ms']:.2f} ms;"
+                    f" {r['pg_ms']:.2f} vs {base['pg_ms']:.2f} ms; emulators {r['emulators_ms']:.2f} ms apart)",
+                    "<= 2x, <= 3x",
+                    cpu <= 2 and pg <= 3,
+                )
+            )
+        )
+    figures.append(
+        report(
+            Figure(
+                23,
+                f"executes of one owner's {HOT_CLIENTS} proxies / of {HOT_CLIENTS} owners' (throughput, alternating rounds)",
+                f"{one_rate / many_rate:.2f} ({one_rate:,.0f} vs {many_rate:,.0f} req/s)",
+                ">= 0.9",
+                one_rate / many_rate >= 0.9,
+            )
+        )
+    )
+    figures.append(
+        report(
+            Figure(
+                23,
+                "round trips of a report that fails over (the storm decision included)",
+                str(trips),
+                "<= 3",
+                trips <= 3,
+            )
+        )
+    )
+    print(
+        f"hot-path: flip_cpu_ratio={ratio['flip'][0]:.2f} flip_pg_ratio={ratio['flip'][1]:.2f}"
+        f" one_owner_vs_many={one_rate / many_rate:.2f} failover_round_trips={trips}",
+        flush=True,
+    )
+    return figures
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--hot-path", action="store_true", help="issue 23's figures only (CPU per write by process)"
+    )
+    args = parser.parse_args()
+    if args.hot_path:
+        hot_path()
+    else:
+        run()
+
+
 if __name__ == "__main__":
-    run()
+    main()
