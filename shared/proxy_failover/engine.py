@@ -4,8 +4,8 @@ Every writer (a health report, an operator's switch or completion, a new configu
 the sweep's checks) locks its proxies and hands the engine one `Step` per proxy. The engine reads the
 locked proxies, lets the domain decide each one's `Change` (`domain.change.decide`), and has the store
 write everything, for all the proxies, in one statement that carries the COMMIT. The store also applies
-the fleet-wide storm rule to what the changes announce: it counts each owner's pages under a lock held
-for that one statement.
+the fleet-wide storm rule to what the changes announce, right after that COMMIT in the same message:
+each owner's pages are counted under a lock held for that one short statement.
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ def run(
         outbox_grace_seconds=outbox_grace_seconds,
         storm_threshold=storm_threshold,
         record_checks=record_checks,
-        commit=True,
     )
     return stored, decided
 

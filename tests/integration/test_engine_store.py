@@ -197,3 +197,60 @@ def test_without_a_topic_notifications_of_a_switch_wait_untouched_for_the_relay(
     )
     assert "failover" in {kind for kind, *_ in rows}
     assert all(attempts == 0 and error is None and sent is None for _, attempts, error, sent in rows)
+
+
+def test_a_lock_that_waited_for_another_writer_reads_what_that_writer_committed(db):
+    """The lock statement reads the aggregate with it (one round trip); when another writer committed
+    while the lock waited, that read is of an older snapshot, and the engine reads again."""
+    from proxy_failover.store import locks
+
+    service = FailoverService(db)
+    ids = fleet(service, "waited", 2, {"unhealthy_threshold": 1})
+    # Given a writer holding the proxy's lock, having changed an instance and its write sequence
+    from proxy_failover.store.db import Database
+
+    holder = Database(db.params)
+    con = holder.connection()
+    con.run("BEGIN")
+    con.run("SELECT 1 FROM proxies WHERE proxy_id = 'waited' FOR UPDATE")
+    con.run("UPDATE proxy_instances SET health_status = 'unhealthy' WHERE id = CAST(:id AS uuid)", id=ids[1])
+    con.run("INSERT INTO proxy_instances (proxy_id, instance_name, priority) VALUES ('waited', 'late', 9)")
+    con.run("UPDATE proxies SET write_seq = write_seq + 1 WHERE proxy_id = 'waited'")
+    seen: dict[str, object] = {}
+
+    def writer() -> None:
+        with db.transaction() as mine:
+            locks.lock_proxy(mine, "waited", OWNER)  # waits for the holder
+            before = mine.statements
+            (aggregate,) = proxy_state.read_locked(mine, ["waited"])
+            seen["reads"] = mine.statements - before
+            seen["instances"] = {i.name: i.health_status for i in aggregate.instances}
+
+    waiting = closing_thread(db, writer)
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive()  # held by the lock
+    # When the holder commits
+    con.run("COMMIT")
+    waiting.join(10)
+    holder.discard()
+    # Then the waiting writer read again, and sees the holder's changes, the new instance included
+    assert seen["reads"] == 1
+    assert seen["instances"] == {
+        "i0": HealthStatus.UNKNOWN,
+        "i1": HealthStatus.UNHEALTHY,
+        "late": HealthStatus.UNKNOWN,
+    }
+
+
+def test_a_lock_nobody_contended_reads_the_aggregate_with_it(db):
+    from proxy_failover.store import locks
+
+    service = FailoverService(db)
+    fleet(service, "alone", 2)
+    with db.transaction() as con:
+        locks.lock_proxy(con, "alone", OWNER)
+        before = con.statements
+        (aggregate,) = proxy_state.read_locked(con, ["alone"])
+        assert con.statements == before  # read by the lock statement itself
+        assert sorted(i.name for i in aggregate.instances) == ["i0", "i1"]

@@ -1,7 +1,7 @@
-"""Storms, counted where they are decided: the `page_storm` function of the write statement, on real
-PostgreSQL. More than the threshold of one owner's proxies paging within a sliding minute opens one
-storm (its fleet_incident once), which lasts a minute past the last page that kept it over; concurrent
-writers of one owner count each other."""
+"""Storms, counted where they are decided: the `page_storm` function, called by the statement that
+follows each write's COMMIT (`storm_after_commit`), on real PostgreSQL. More than the threshold of one
+owner's proxies paging within a sliding minute opens one storm (its fleet_incident once), which lasts
+a minute past the last page that kept it over; concurrent writers of one owner count each other."""
 
 from __future__ import annotations
 
@@ -102,3 +102,116 @@ def test_concurrent_writers_of_one_owner_count_each_other_and_open_one_storm(db)
     assert sorted(v["paged"] for v in verdicts) == list(range(1, 41))
     assert sum(1 for v in verdicts if v["opened"]) == 1
     assert sum(1 for v in verdicts if v["in_storm"]) == 20
+
+
+def _decide(db, owner, proxies, outbox_ids, at, threshold=3):
+    import json
+
+    pages = [{"owner_id": owner, "proxy_ids": proxies, "outbox_ids": outbox_ids}]
+    return db.autocommit().rows_as_dicts(
+        "SELECT * FROM storm_after_commit(CAST(:pages AS jsonb), CAST(:at AS timestamptz), :threshold, 30)",
+        pages=json.dumps(pages),
+        at=at,
+        threshold=threshold,
+    )
+
+
+def _outbox_row(db, owner, proxy):
+    import json
+    import uuid
+
+    notice_id = str(uuid.uuid4())
+    message = {"id": notice_id, "type": "failover", "severity": "critical", "proxyId": proxy}
+    db.autocommit().run(
+        "INSERT INTO notification_outbox (id, type, proxy_id, user_id, severity, message, next_attempt_at)"
+        " VALUES (CAST(:id AS uuid), 'failover', :proxy, :owner, 'critical', CAST(:message AS jsonb), now())",
+        id=notice_id,
+        proxy=proxy,
+        owner=owner,
+        message=json.dumps(message),
+    )
+    return notice_id
+
+
+def test_after_the_commit_only_writes_that_committed_are_counted(db):
+    """The storm statement follows the write's COMMIT in the same message: when the write rolled back,
+    its notifications are not in the outbox, and nothing of it is counted."""
+    import uuid
+
+    assert _decide(db, "owner", ["gone"], [str(uuid.uuid4())], T0) == []
+    assert db.autocommit().run("SELECT count(*) FROM fleet_pages")[0][0] == 0
+    committed = _outbox_row(db, "owner", "here")
+    assert _decide(db, "owner", ["here"], [committed], T0) == []  # counted, below the threshold
+    assert db.autocommit().run("SELECT count(*) FROM fleet_pages")[0][0] == 1
+
+
+def test_after_the_commit_a_storm_demotes_the_writes_pages_and_the_opener_adds_its_incident(db):
+    for k in range(3):
+        _decide(db, "owner", [f"p{k}"], [_outbox_row(db, "owner", f"p{k}")], T0 + timedelta(seconds=k))
+    fourth = _outbox_row(db, "owner", "p3")
+    changed = _decide(db, "owner", ["p3"], [fourth], T0 + timedelta(seconds=3))
+    incident, demoted = changed
+    assert incident["type"] == "fleet_incident" and incident["severity"] == "critical" and incident["n"] == 0
+    assert incident["message"]["count"] == 4 and incident["message"]["proxyIds"] == ["p3", "p2", "p1", "p0"]
+    assert demoted["id"] == __import__("uuid").UUID(fourth) and demoted["severity"] == "warning"
+    assert demoted["message"]["fleetIncidentId"] == incident["message"]["correlationId"]
+    # the next page of the storm is demoted, and opens nothing
+    (later,) = _decide(db, "owner", ["p4"], [_outbox_row(db, "owner", "p4")], T0 + timedelta(seconds=4))
+    assert later["severity"] == "warning" and later["type"] == "failover"
+
+
+def test_forty_concurrent_failovers_of_one_owner_open_one_storm_through_the_engine(db, sns, monkeypatch):
+    """The race test of the whole path: 40 proxies of one owner failing over at once, each write
+    deciding its storm after its own COMMIT; every page counted, exactly one fleet_incident."""
+    from proxy_failover.domain.models import HealthStatus
+    from proxy_failover.identity import Principal
+    from proxy_failover.service import FailoverService
+    from proxy_failover.settings import reset_settings
+
+    from tests.helpers import drain
+
+    monkeypatch.setenv("NOTIFY_STORM_THRESHOLD", "20")
+    reset_settings()
+    owner = Principal("racer")
+    service = FailoverService(db)
+    primaries = []
+    for k in range(40):
+        service.put_config(owner, f"r{k}", {"unhealthy_threshold": 1, "healthy_threshold": 1})
+        ids = [
+            str(
+                service.register_instance(
+                    owner,
+                    f"r{k}",
+                    {"instance_name": n, "instance_type": "standard", "priority": p, "weight": 1},
+                ).instance.id
+            )
+            for p, n in enumerate(("a", "b"))
+        ]
+        for i in ids:
+            service.report_health(owner, i, HealthStatus.HEALTHY, None)
+        primaries.append(ids[0])
+    drain(sns)
+    barrier = threading.Barrier(40)
+
+    def fail(instance_id: str) -> None:
+        barrier.wait()
+        FailoverService(db).report_health(owner, instance_id, HealthStatus.UNHEALTHY, None)
+
+    threads = [closing_thread(db, fail, i) for i in primaries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sent = drain(sns)
+    failovers = [m for m in sent if m["type"] == "failover"]
+    assert len(failovers) == 40
+    (incident,) = [m for m in sent if m["type"] == "fleet_incident"]
+    assert 20 < incident["count"] <= 40  # the pages committed when it opened: past the threshold
+    critical = [m for m in sent if m["severity"] == "critical" and m["type"] != "fleet_incident"]
+    paged_proxies = {m["proxyId"] for m in critical}
+    assert len(paged_proxies) <= 20  # no more than the threshold's proxies page before the storm
+    assert all(
+        m.get("fleetIncidentId") == incident["correlationId"]
+        for m in sent
+        if m["severity"] == "warning" and m["type"] in ("failover", "instance_unhealthy")
+    )

@@ -26,12 +26,15 @@ _REDUNDANCY_NAMES = (
     "is_degraded",
     "degraded_reasons",
 )
-_AGGREGATE = f"""
-SELECT p.proxy_id, p.owner_id, p.active_instance_id, {CONFIG_SELECT}, c.created_at AS cfg_created_at,
+# What a writer reads of a proxy (p), its config (c), posture (r) and instances (i).
+_COLUMNS = f"""
+       p.proxy_id, p.owner_id, p.active_instance_id, {CONFIG_SELECT}, c.created_at AS cfg_created_at,
        p.drill_event_id, p.drill_until, p.drill_return_to, p.route, p.route_version,
        COALESCE((SELECT f.auto_failover = 'held' FROM fleet_safety f), false) AS automatic_held,
        {", ".join(f"r.{c} AS r_{c}" for c in _REDUNDANCY_NAMES)},
-       {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}
+       {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}"""
+_AGGREGATE = f"""
+SELECT {_COLUMNS}
   FROM proxies p
   LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
   LEFT JOIN proxy_redundancy_status r ON r.proxy_id = p.proxy_id
@@ -45,6 +48,37 @@ _READ_LOCKED = (
     " ORDER BY proxy_id, id FOR UPDATE) "
     + _AGGREGATE.format(instances="locked", where="p.proxy_id = ANY(CAST(:ids AS text[]))")
 )
+# A lock and the read of what it locked in one statement: `{target}` locks proxies and returns their
+# `proxy_id, write_seq`. The instances are locked too, so their rows are the newest; the proxy row,
+# config and posture are read as of the statement's snapshot, taken before any wait for the lock. If
+# another writer committed in between, the locked row's `write_seq` (the newest) differs from the
+# snapshot's and the caller reads again (`read_locked`) in a statement of its own.
+_LOCK_AND_READ = f"""
+WITH target AS MATERIALIZED ({{target}}),
+locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id IN (SELECT proxy_id FROM target)
+                         ORDER BY proxy_id, id FOR UPDATE)
+SELECT t.proxy_id AS locked_id, t.write_seq AS locked_seq, p.write_seq AS seen_seq, {_COLUMNS}
+  FROM target t
+  LEFT JOIN proxies p ON p.proxy_id = t.proxy_id
+  LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
+  LEFT JOIN proxy_redundancy_status r ON r.proxy_id = p.proxy_id
+  LEFT JOIN locked i ON i.proxy_id = p.proxy_id
+ ORDER BY t.proxy_id, i.id
+"""
+
+
+def lock_and_read(con: Connection, target: str, **params: Any) -> list[str]:
+    """Run `target` (a statement that locks proxies, returning `proxy_id, write_seq`) with the read of
+    what it locked, in one round trip: the ids locked, in order. The aggregates are kept for the
+    engine's `read_locked` when no other writer committed between the statement's snapshot and its
+    lock (else it reads them again)."""
+    rows = con.rows_as_dicts(_LOCK_AND_READ.format(target=target), **params)
+    ids = list(dict.fromkeys(str(r["locked_id"]) for r in rows))
+    if all(r["seen_seq"] is not None and r["seen_seq"] == r["locked_seq"] for r in rows):
+        con.prefetched.update({a.proxy_id: a for a in _aggregates(rows)})
+    return ids
+
+
 # One proxy as one snapshot shows it, without locks (for decisions that change nothing).
 _READ_STATE = _AGGREGATE.format(instances="proxy_instances", where=f"p.proxy_id = :proxy_id AND {_VISIBLE}")
 
@@ -77,7 +111,11 @@ def _aggregates(rows: list[dict[str, Any]]) -> list[ProxyAggregate]:
 
 
 def read_locked(con: Connection, proxy_ids: list[str]) -> list[ProxyAggregate]:
-    """The aggregates of proxies this transaction has locked (call after `lock_*`/`ensure_proxy`)."""
+    """The aggregates of proxies this transaction has locked (call after `lock_*`/`ensure_proxy`): as
+    the lock read them when that read is known to be current, else read now (a round trip)."""
+    wanted = sorted(set(proxy_ids))
+    if wanted and all(p in con.prefetched for p in wanted):
+        return [con.prefetched[p] for p in wanted]
     return _aggregates(con.rows_as_dicts(_READ_LOCKED, ids=proxy_ids))
 
 

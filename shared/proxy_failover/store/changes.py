@@ -105,7 +105,8 @@ WITH instances AS (
       FROM jsonb_to_recordset(CAST(:report_keys AS jsonb)) AS r(instance_id uuid, key text, response jsonb)
     ON CONFLICT (instance_id, key) DO UPDATE SET response = EXCLUDED.response, created_at = EXCLUDED.created_at
 ), proxies AS (
-    -- a new active instance; a drill started or over; a new routing answer and its version
+    -- a new active instance; a drill started or over; a new routing answer and its version; and the
+    -- aggregate's write sequence, which tells a writer whose lock waited for this one to read again
     UPDATE proxies p SET
         active_instance_id = CASE WHEN r.set_active THEN r.active_instance_id ELSE p.active_instance_id END,
         drill_event_id = CASE WHEN r.set_drill THEN r.drill_event_id ELSE p.drill_event_id END,
@@ -114,6 +115,7 @@ WITH instances AS (
         route = CASE WHEN r.set_route THEN r.route ELSE p.route END,
         route_version = CASE WHEN r.set_route THEN r.route_version ELSE p.route_version END,
         route_ramp_until = CASE WHEN r.set_route THEN r.route_ramp_until ELSE p.route_ramp_until END,
+        write_seq = p.write_seq + 1,
         updated_at = CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:proxies AS jsonb)) AS r(
           proxy_id text, set_active boolean, active_instance_id uuid, interval integer, set_drill boolean,
@@ -145,13 +147,6 @@ WITH instances AS (
            r.config, r.changes, r.changed_by, CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:versions AS jsonb)) AS r(
           proxy_id text, config jsonb, changes jsonb, changed_by text)
-), storms AS MATERIALIZED (
-    -- the owners whose proxies page in this write, in owner order (no deadlock between writers of
-    -- several): each one's storm row stays locked until this statement's COMMIT (`page_storm`)
-    SELECT s.*
-      FROM jsonb_to_recordset(CAST(:pages AS jsonb)) AS r(owner_id text, proxy_ids jsonb)
-     CROSS JOIN LATERAL page_storm(r.owner_id, ARRAY(SELECT jsonb_array_elements_text(r.proxy_ids)),
-                                   CAST(:now AS timestamptz), CAST(:threshold AS integer)) AS s
 ), config AS (
     INSERT INTO proxy_failover_configurations AS s (proxy_id, {", ".join(CONFIG_COLUMNS)}, created_at, updated_at)
     SELECT r.proxy_id, {", ".join(f"r.{c}" for c in CONFIG_COLUMNS)}, CAST(:now AS timestamptz),
@@ -196,35 +191,21 @@ WITH instances AS (
         last_failover_reason = COALESCE(EXCLUDED.last_failover_reason, s.last_failover_reason),
         updated_at = EXCLUDED.updated_at
 ), outbox AS (
-    -- in a storm, a page goes out as `warning` naming the storm: a pager on `critical` is woken once
     INSERT INTO notification_outbox (id, type, proxy_id, user_id, severity, message, next_attempt_at)
-    SELECT r.id, r.type, r.proxy_id, r.user_id,
-           CASE WHEN r.pages AND s.in_storm THEN 'warning' ELSE r.severity END,
-           CASE WHEN r.pages AND s.in_storm
-                THEN r.message || jsonb_build_object('severity', 'warning', 'fleetIncidentId', s.storm_id)
-                ELSE r.message END,
+    SELECT r.id, r.type, r.proxy_id, r.user_id, r.severity, r.message,
            now() + make_interval(secs => CAST(:grace AS float8))
       FROM jsonb_to_recordset(CAST(:outbox AS jsonb)) AS r(
-          id uuid, type text, proxy_id text, user_id text, severity text, message jsonb, pages boolean)
-      LEFT JOIN storms s ON s.owner_id = r.user_id
-    RETURNING id, type, proxy_id, user_id, severity, message
-), fleet_incident AS (
-    -- the storm's own notice, ahead of the rest
-    INSERT INTO notification_outbox (id, type, proxy_id, user_id, severity, message, next_attempt_at)
-    SELECT f.id, 'fleet_incident', NULL, s.owner_id, 'critical',
-           jsonb_build_object('id', f.id, 'type', 'fleet_incident', 'proxyId', NULL, 'userId', s.owner_id,
-                              'occurredAt', CAST(:occurred AS text), 'severity', 'critical',
-                              'correlationId', s.storm_id, 'drill', false, 'count', s.paged,
-                              'windowSeconds', 60, 'threshold', CAST(:threshold AS integer),
-                              'proxyIds', to_jsonb(s.proxy_ids)),
-           now() + make_interval(secs => CAST(:grace AS float8))
-      FROM storms s CROSS JOIN LATERAL (SELECT gen_random_uuid() AS id) f
-     WHERE s.opened
-    RETURNING id, type, proxy_id, user_id, severity, message
+          id uuid, type text, proxy_id text, user_id text, severity text, message jsonb)
 ), metrics AS ({METRICS_INSERT})
-SELECT id, type, proxy_id, user_id, severity, message, 0 AS n FROM fleet_incident
-UNION ALL
-SELECT id, type, proxy_id, user_id, severity, message, 1 AS n FROM outbox
+SELECT 1
+"""
+# After the COMMIT, in the same message: the owners' storms decided on what has committed (theirs and
+# every concurrent writer's pages), each owner's storm row locked for this statement only. In a storm
+# the write's pages become `warning` naming it, and the write that opens it adds the fleet_incident.
+_STORMS = """
+SELECT id, type, proxy_id, user_id, severity, message, n
+  FROM storm_after_commit(CAST(:pages AS jsonb), CAST(:now AS timestamptz), CAST(:threshold AS integer),
+                          CAST(:grace AS float8))
 """
 
 
@@ -237,17 +218,23 @@ def write(
     outbox_grace_seconds: float,
     storm_threshold: int,
     record_checks: bool = True,
-    commit: bool = False,
 ) -> list[OutboxRow]:
-    """Persist the changes of many proxies and their notifications: one statement, whatever their
-    number (none when nothing changed, and then a pending COMMIT goes on its own). Returns the
-    notifications as stored, to publish: in a storm some went out as `warning`, and a fleet_incident
-    leads them. A notification pages (counts towards its owner's storm) when it is critical, of an
-    owner, and no drill's."""
-    pages: dict[str, list[str]] = {}
+    """Persist the changes of many proxies and their notifications in one statement, whatever their
+    number, with the transaction's COMMIT; when some notification pages
+    (critical, of an owner, no drill's), the owners' storms are decided right after that COMMIT by a
+    statement in the same message. One round trip. Returns the notifications to publish as they now
+    stand: in a storm the write's pages are `warning`, and a fleet_incident leads them."""
+    pages: dict[str, tuple[list[str], list[str]]] = {}
     for row in outbox:
         if _pages(row):
-            pages.setdefault(row.user_id or "", []).append(row.proxy_id or "")
+            proxies, ids = pages.setdefault(row.user_id or "", ([], []))
+            proxies.append(row.proxy_id or "")
+            ids.append(row.id)
+    touched = {
+        c.before.proxy_id
+        for c in changes
+        if c.changed or c.added or c.removed or c.config is not None or c.posture is not None
+    }
     parts = {
         "instances": [instance_state(i) for c in changes for i in c.changed],
         "added": [new_instance_row(i) for c in changes for i in c.added],
@@ -257,7 +244,11 @@ def write(
         "proxies": [
             _proxy_row(c)
             for c in changes
-            if c.active_changed or c.config is not None or c.drill_changed or c.route_changed
+            if c.active_changed
+            or c.config is not None
+            or c.drill_changed
+            or c.route_changed
+            or c.before.proxy_id in touched
         ],
         "completions": [
             {
@@ -271,7 +262,6 @@ def write(
             if x.event_id is not None
         ],
         "versions": [_version_row(c) for c in changes if c.config_version is not None],
-        "pages": [{"owner_id": o, "proxy_ids": sorted(set(ids))} for o, ids in sorted(pages.items())],
         "config": [
             {"proxy_id": c.before.proxy_id, **c.config._asdict()} for c in changes if c.config is not None
         ],
@@ -288,26 +278,48 @@ def write(
             if x.recovery_of is not None
         ],
         "redundancy": [_posture_row(c) for c in changes if c.posture is not None],
-        "outbox": [{**o._asdict(), "pages": _pages(o)} for o in outbox],
+        "outbox": [o._asdict() for o in outbox],
         "metrics": [
             sample_row(instance_id, now, sample) for c in changes for instance_id, sample in c.metrics
         ],
     }
     if not any(parts.values()):
-        return []
-    stored = con.run(
+        return []  # the transaction's COMMIT goes on its own
+    grace = float(outbox_grace_seconds)
+    written = {name: recordset(rows) for name, rows in parts.items()}
+    if not pages:
+        con.run(_WRITE, commit=True, **written, now=now, grace=grace)
+        return outbox
+    decided = con.run_then(
         _WRITE,
-        commit=commit,
-        **{name: recordset(rows) for name, rows in parts.items()},
-        now=now,
-        occurred=now.isoformat(),
-        grace=float(outbox_grace_seconds),
-        threshold=storm_threshold,
+        dict(written, now=now, grace=grace),
+        _STORMS,
+        {
+            "pages": recordset(
+                [
+                    {"owner_id": owner, "proxy_ids": sorted(set(proxies)), "outbox_ids": ids}
+                    for owner, (proxies, ids) in sorted(pages.items())
+                ]
+            ),
+            "now": now,
+            "threshold": storm_threshold,
+            "grace": grace,
+        },
     )
-    return [
-        OutboxRow(str(i), kind, proxy, user, severity, message)
-        for i, kind, proxy, user, severity, message, _ in stored
-    ]
+    return _as_decided(outbox, decided)
+
+
+def _as_decided(outbox: list[OutboxRow], decided: list[list[Any]] | None) -> list[OutboxRow]:
+    """The write's notifications with what the storm decision changed (fleet_incident first). Had the
+    decision failed (`None`), they go out as written: a page too many, never one too few."""
+    if not decided:
+        return outbox
+    changed = {
+        str(i): OutboxRow(str(i), kind, proxy, user, severity, message)
+        for i, kind, proxy, user, severity, message, _ in decided
+    }
+    incidents = [row for i, kind, *_ in decided if kind == "fleet_incident" for row in [changed[str(i)]]]
+    return incidents + [changed.get(o.id, o) for o in outbox]
 
 
 def _pages(row: OutboxRow) -> bool:

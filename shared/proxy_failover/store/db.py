@@ -36,7 +36,16 @@ class Connection:
     """A pg8000 connection with a prepared-statement cache, a round-trip counter and transactions
     whose BEGIN and COMMIT ride with their first and last statements."""
 
-    __slots__ = ("begin_pending", "broken", "last_used", "prepared", "raw", "round_trips", "statements")
+    __slots__ = (
+        "begin_pending",
+        "broken",
+        "last_used",
+        "prefetched",
+        "prepared",
+        "raw",
+        "round_trips",
+        "statements",
+    )
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
@@ -46,6 +55,8 @@ class Connection:
         self.last_used = time.monotonic()
         self.begin_pending = False
         self.broken = False
+        # what the transaction's lock statement read of the proxies it locked (aggregate.lock_and_read)
+        self.prefetched: dict[str, Any] = {}
 
     @property
     def in_transaction(self) -> bool:
@@ -87,22 +98,64 @@ class Connection:
             sql = "BEGIN;\n" + sql
         self.run(sql)
 
-    def _simple(self, sql: str) -> Any:
-        self.round_trips += 1
-        return self.raw.run(sql)
+    def run_then(
+        self, sql: str, params: dict[str, Any], after_sql: str, after_params: dict[str, Any]
+    ) -> list[list[Any]] | None:
+        """The transaction's last statement with its COMMIT, then `after_sql` on its own (committing by
+        itself once the transaction has), all in one message: one round trip. The transaction's error
+        is raised; the after-statement's rows are returned, or None when it failed (what committed
+        stays committed, and that failure is only logged)."""
+        self.statements += 2
+        try:
+            prepared, after = self._prepare(sql), self._prepare(after_sql)
+            begin, self.begin_pending = self.begin_pending, False
+            self.round_trips += 1
+            _, then = _pipelined(
+                self.raw,
+                prepared,
+                _encoded(params),
+                begin=begin,
+                commit=True,
+                after=(after, _encoded(after_params)),
+            )
+        except Exception as exc:
+            translated = translate(exc)
+            if isinstance(translated, DatabaseUnavailable) or not server_reported(exc):
+                self.broken = True
+            raise translated from exc
+        finally:
+            self.last_used = time.monotonic()
+        if isinstance(then, Exception):
+            if not server_reported(then):  # answers left unread: never reuse the connection
+                self.broken = True
+            logger.warning(
+                "the statement after a commit failed", extra={"error": f"{type(then).__name__}: {then}"}
+            )
+            return None
+        rows: list[list[Any]] = then
+        return rows
 
-    def _prepared(self, sql: str, params: dict[str, Any], commit: bool) -> Any:
-        params = {name: array_literal(v) if isinstance(v, list | tuple) else v for name, v in params.items()}
+    def _prepare(self, sql: str) -> Any:
         prepared = self.prepared.get(sql)
         if prepared is None:
             self.round_trips += 1
             prepared = self.raw.prepare(sql)
             self.prepared[sql] = prepared
+        return prepared
+
+    def _simple(self, sql: str) -> Any:
+        self.round_trips += 1
+        return self.raw.run(sql)
+
+    def _prepared(self, sql: str, params: dict[str, Any], commit: bool) -> Any:
+        params = _encoded(params)
+        prepared = self._prepare(sql)
         begin, self.begin_pending = self.begin_pending, False
         self.round_trips += 1
         if not begin and not commit:
             return prepared.run(**params)
-        return _pipelined(self.raw, prepared, params, begin=begin, commit=commit)
+        rows, _ = _pipelined(self.raw, prepared, params, begin=begin, commit=commit)
+        return rows
 
     def columns(self, sql: str) -> list[str]:
         prepared = self.prepared.get(sql)
@@ -150,15 +203,29 @@ def array_literal(values: list[Any] | tuple[Any, ...]) -> str:
     return "{" + ",".join(quoted) + "}"
 
 
-def _pipelined(raw: Any, prepared: Any, params: dict[str, Any], *, begin: bool, commit: bool) -> Any:
-    """BEGIN, the prepared statement and COMMIT sent together, then their answers read in order: one
-    round trip. The first error is raised; after a failed statement PostgreSQL answers COMMIT by
-    rolling back, so nothing is left half done."""
+def _encoded(params: dict[str, Any]) -> dict[str, Any]:
+    return {name: array_literal(v) if isinstance(v, list | tuple) else v for name, v in params.items()}
+
+
+def _pipelined(
+    raw: Any,
+    prepared: Any,
+    params: dict[str, Any],
+    *,
+    begin: bool,
+    commit: bool,
+    after: tuple[Any, dict[str, Any]] | None = None,
+) -> tuple[Any, Any]:
+    """BEGIN, the prepared statement, COMMIT and an `after` statement (prepared, params) sent together,
+    then their answers read in order: one round trip. The first error of the transaction is raised;
+    after a failed statement PostgreSQL answers COMMIT by rolling back, so nothing is left half done.
+    Returns the statement's rows and the after-statement's (or the exception it failed with)."""
     from pg8000.converters import make_params
     from pg8000.core import SYNC_MSG, Context, _flush, _write
 
     # Every value encoded before the first byte is written: one the driver refuses leaves nothing behind.
     values = make_params(raw.py_types, prepared.make_vals(params))
+    after_values = None if after is None else make_params(raw.py_types, after[0].make_vals(after[1]))
     if begin:
         raw.send_QUERY("BEGIN")
     raw.send_BIND(prepared.name_bin, values)
@@ -166,6 +233,10 @@ def _pipelined(raw: Any, prepared: Any, params: dict[str, Any], *, begin: bool, 
     _write(raw._sock, SYNC_MSG)
     if commit:
         raw.send_QUERY("COMMIT")
+    if after is not None:
+        raw.send_BIND(after[0].name_bin, after_values)
+        raw.send_EXECUTE()
+        _write(raw._sock, SYNC_MSG)
     _flush(raw._sock)
     first: Exception | None = None
     contexts = [Context("BEGIN")] if begin else []
@@ -179,9 +250,20 @@ def _pipelined(raw: Any, prepared: Any, params: dict[str, Any], *, begin: bool, 
         except Exception as exc:
             first = first or exc
     prepared._context = result  # what pg8000's `columns` reads
+    then: Any = None
+    if after is not None:
+        then_context = Context(
+            columns=after[0].cols, input_funcs=after[0].input_funcs, statement=after[0].statement
+        )
+        try:
+            raw.handle_messages(then_context)
+            then = then_context.rows or []
+        except Exception as exc:
+            then = exc
+        after[0]._context = then_context
     if first is not None:
         raise first
-    return result.rows
+    return result.rows, then
 
 
 class Database:
@@ -295,6 +377,7 @@ class Database:
         link broke is dropped."""
         con = self.connection()
         con.begin_pending = True
+        con.prefetched.clear()
         try:
             yield con
             if con.in_transaction and not con.begin_pending:
@@ -308,6 +391,7 @@ class Database:
             raise
         finally:
             con.begin_pending = False
+            con.prefetched.clear()
             if con.broken:
                 self.discard()
 
