@@ -120,6 +120,49 @@ def routes_from_template(root: Path, template: dict[str, Any]) -> list[Route]:
     return sorted(routes, key=lambda r: r.specificity)
 
 
+class VerifiedTokens:
+    """The gateway's verification of a token, kept until the token expires: deployed, API Gateway
+    verifies a token once in a while too (it caches its authorizer's keys), so that reads here cost
+    what they cost on Lambda rather than an HMAC and a JSON parse each. Bounded (least recently used
+    go first); a token that failed verification is never kept."""
+
+    def __init__(self, size: int = 1024) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self._size = size
+        self._kept: OrderedDict[tuple[int, str], tuple[float, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.verified = 0  # verifications made (the cache's misses)
+
+    def claims(self, token: str) -> dict[str, Any] | None:
+        settings = get_settings()
+        key = (id(settings), token)
+        now = time.time()
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None and now < found[0]:
+                self._kept.move_to_end(key)
+                return dict(found[1])  # a copy: no request sees what another did to its claims
+        try:
+            claims = verify_token(token, settings)
+        except Unauthenticated:
+            return None
+        self.verified += 1
+        rendered = {name: _as_gateway_renders(value) for name, value in claims.items()}
+        # valid until its exp (the same 5 s leeway the verification allows)
+        until = float(claims["exp"]) + 5
+        with self._lock:
+            self._kept[key] = (until, rendered)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+        return dict(rendered)
+
+
+_VERIFIED = VerifiedTokens()
+
+
 class Gateway:
     """Turns HTTP requests into payload 2.0 events and handler responses back into HTTP."""
 
@@ -200,11 +243,7 @@ class Gateway:
         scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
-        try:
-            claims = verify_token(token.strip(), get_settings())
-        except Unauthenticated:
-            return None
-        return {name: _as_gateway_renders(value) for name, value in claims.items()}
+        return _VERIFIED.claims(token.strip())
 
     def invoke(
         self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes
