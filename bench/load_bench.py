@@ -335,9 +335,10 @@ def hot_path() -> list[Figure]:
             )
 
             def register(k: int, n: int, _: dict) -> tuple[str, str, object, str]:
+                # four instances a proxy, as fleets have them (a registration decides over them all)
                 body = {
-                    "proxyId": f"hot-r-{k}-{n // 90}",
-                    "instanceData": {"instanceName": f"n{n}", "priority": n % 90},
+                    "proxyId": f"hot-r-{k}-{n // 4}",
+                    "instanceData": {"instanceName": f"n{n}", "priority": n % 4},
                 }
                 return "POST", "/proxy/instances", body, users[owners16[k]]
 
