@@ -1,15 +1,15 @@
 """Writing what the engine decided (`domain.change.Change`s), for any number of proxies, in one
 statement: the only place a change becomes rows and column names.
 
-Each part of the statement reads its own recordset (an empty one changes nothing), and data-modifying
-WITH parts always run to completion. The parts touch different rows, so none needs to see another's
-effect (they share one snapshot). One round trip, and with `commit=True` the transaction's COMMIT
-travels with it.
+Each part of the statement reads its own recordset, and only the parts with rows are sent; data-
+modifying WITH parts always run to completion. The parts touch different rows, so none needs to see
+another's effect (they share one snapshot). One round trip, the transaction's COMMIT with it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from ..domain.change import Change, Recorded
@@ -38,8 +38,13 @@ _CONFIG_TYPES = {
 }
 _CONFIG_RECORD = ", ".join(f"{c} {_CONFIG_TYPES.get(c, 'integer')}" for c in CONFIG_COLUMNS)
 
-_WRITE = f"""
-WITH instances AS (
+# Each part of the write statement: the recordset parameter it reads, and its SQL. A write is sent
+# with only the parts whose recordsets hold rows (fewer parts: less for PostgreSQL to plan and run;
+# each combination is a statement prepared once per connection).
+_PARTS: dict[str, tuple[str, str]] = {
+    "instances": (
+        "instances",
+        """
     UPDATE proxy_instances i SET
         instance_name = r.instance_name,
         instance_type = r.instance_type,
@@ -78,7 +83,11 @@ WITH instances AS (
           recovery_attempts integer, next_recovery_at timestamptz, needs_attention boolean,
           incident_id uuid, vantage_state jsonb, reports_recorded integer)
      WHERE i.id = r.id
-), added AS (
+""",
+    ),
+    "added": (
+        "added",
+        """
     INSERT INTO proxy_instances (id, proxy_id, instance_name, instance_type, priority, weight,
                                  health_check_url, endpoint, probe, health_status, created_at, updated_at)
     SELECT r.id, r.proxy_id, r.instance_name, r.instance_type, r.priority, r.weight, r.health_check_url,
@@ -86,10 +95,18 @@ WITH instances AS (
       FROM jsonb_to_recordset(CAST(:added AS jsonb)) AS r(
           id uuid, proxy_id text, instance_name text, instance_type text, priority integer, weight integer,
           health_check_url text, endpoint text, probe jsonb, health_status text, created_at timestamptz)
-), removed AS (
+""",
+    ),
+    "removed": (
+        "removed",
+        """
     DELETE FROM proxy_instances i USING jsonb_array_elements_text(CAST(:removed AS jsonb)) AS r(id)
      WHERE i.id = CAST(r.id AS uuid)
-), history AS (
+""",
+    ),
+    "history": (
+        "history",
+        """
     -- the check history: each result overwrites the oldest of its ring (bounded as it is written)
     INSERT INTO check_results AS h (instance_id, source_key, slot, checked_at, result, latency_ms, reason)
     SELECT r.instance_id, r.source_key, r.slot, r.checked_at, r.result, r.latency_ms, r.reason
@@ -99,12 +116,20 @@ WITH instances AS (
     ON CONFLICT (instance_id, source_key, slot) DO UPDATE SET
         checked_at = EXCLUDED.checked_at, result = EXCLUDED.result, latency_ms = EXCLUDED.latency_ms,
         reason = EXCLUDED.reason
-), keyed AS (
+""",
+    ),
+    "keyed": (
+        "report_keys",
+        """
     INSERT INTO report_keys (instance_id, key, response, created_at)
     SELECT r.instance_id, r.key, r.response, CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:report_keys AS jsonb)) AS r(instance_id uuid, key text, response jsonb)
     ON CONFLICT (instance_id, key) DO UPDATE SET response = EXCLUDED.response, created_at = EXCLUDED.created_at
-), proxies AS (
+""",
+    ),
+    "proxies": (
+        "proxies",
+        """
     -- a new active instance; a drill started or over; a new routing answer and its version; and the
     -- aggregate's write sequence, which tells a writer whose lock waited for this one to read again
     UPDATE proxies p SET
@@ -122,13 +147,21 @@ WITH instances AS (
           drill_event_id uuid, drill_until timestamptz, drill_return_to uuid, set_route boolean,
           route jsonb, route_version bigint, route_ramp_until timestamptz)
      WHERE p.proxy_id = r.proxy_id
-), schedule AS (
+""",
+    ),
+    "schedule": (
+        "schedule",
+        """
     -- a shorter check interval takes effect at once, at every vantage
     UPDATE proxy_schedule s SET
         next_check_at = LEAST(s.next_check_at, CAST(:now AS timestamptz) + make_interval(secs => r.interval))
-      FROM jsonb_to_recordset(CAST(:proxies AS jsonb)) AS r(proxy_id text, interval integer)
-     WHERE s.proxy_id = r.proxy_id AND r.interval IS NOT NULL
-), completions AS (
+      FROM jsonb_to_recordset(CAST(:schedule AS jsonb)) AS r(proxy_id text, interval integer)
+     WHERE s.proxy_id = r.proxy_id
+""",
+    ),
+    "completions": (
+        "completions",
+        """
     -- events of earlier transactions (a drill's, an operator's completion); each proxy's are written
     -- under its lock, so "still in progress" was read and holds
     UPDATE proxy_failover_events e SET
@@ -138,7 +171,11 @@ WITH instances AS (
       FROM jsonb_to_recordset(CAST(:completions AS jsonb)) AS r(
           id uuid, status text, error_message text, duration_ms integer)
      WHERE e.id = r.id AND e.status = 'in_progress'
-), versions AS (
+""",
+    ),
+    "versions": (
+        "versions",
+        """
     -- numbered under the proxy's lock: one writer of a proxy's config at a time
     INSERT INTO config_versions (proxy_id, version, config, changes, changed_by, changed_at)
     SELECT r.proxy_id,
@@ -147,14 +184,22 @@ WITH instances AS (
            r.config, r.changes, r.changed_by, CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:versions AS jsonb)) AS r(
           proxy_id text, config jsonb, changes jsonb, changed_by text)
-), config AS (
+""",
+    ),
+    "config": (
+        "config",
+        f"""
     INSERT INTO proxy_failover_configurations AS s (proxy_id, {", ".join(CONFIG_COLUMNS)}, created_at, updated_at)
     SELECT r.proxy_id, {", ".join(f"r.{c}" for c in CONFIG_COLUMNS)}, CAST(:now AS timestamptz),
            CAST(:now AS timestamptz)
       FROM jsonb_to_recordset(CAST(:config AS jsonb)) AS r(proxy_id text, {_CONFIG_RECORD})
     ON CONFLICT (proxy_id) DO UPDATE SET
         {", ".join(f"{c} = EXCLUDED.{c}" for c in CONFIG_COLUMNS)}, updated_at = EXCLUDED.updated_at
-), events AS (
+""",
+    ),
+    "events": (
+        "events",
+        """
     INSERT INTO proxy_failover_events (id, proxy_id, owner_id, event_type, status, source_instance_id,
                                        target_instance_id, reason, actor, started_at, completed_at, duration_ms)
     SELECT r.id, r.proxy_id, r.owner_id, r.event_type, r.status, r.source_instance_id, r.target_instance_id, r.reason,
@@ -163,7 +208,11 @@ WITH instances AS (
           id uuid, proxy_id text, owner_id text, event_type text, status text, source_instance_id uuid,
           target_instance_id uuid, reason text, actor text, started_at timestamptz, completed_at timestamptz,
           duration_ms integer)
-), recoveries AS (
+""",
+    ),
+    "recoveries": (
+        "closures",
+        """
     -- closes recovery cycles opened by earlier transactions (a plan never opens and closes one)
     UPDATE proxy_failover_events e SET
         status = r.status, error_message = r.error_message, completed_at = r.completed_at,
@@ -171,7 +220,11 @@ WITH instances AS (
       FROM jsonb_to_recordset(CAST(:closures AS jsonb)) AS r(
           instance_id uuid, status text, error_message text, completed_at timestamptz)
      WHERE e.source_instance_id = r.instance_id AND e.event_type = 'recovery' AND e.status = 'in_progress'
-), redundancy AS (
+""",
+    ),
+    "redundancy": (
+        "redundancy",
+        """
     INSERT INTO proxy_redundancy_status AS s (proxy_id, total_instances, healthy_instances,
             unhealthy_instances, active_instance_id, backup_instance_ids, redundancy_level, is_degraded,
             degraded_reasons, last_failover_at, last_failover_reason, updated_at)
@@ -190,15 +243,28 @@ WITH instances AS (
         last_failover_at = COALESCE(EXCLUDED.last_failover_at, s.last_failover_at),
         last_failover_reason = COALESCE(EXCLUDED.last_failover_reason, s.last_failover_reason),
         updated_at = EXCLUDED.updated_at
-), outbox AS (
+""",
+    ),
+    "outbox": (
+        "outbox",
+        """
     INSERT INTO notification_outbox (id, type, proxy_id, user_id, severity, message, next_attempt_at)
     SELECT r.id, r.type, r.proxy_id, r.user_id, r.severity, r.message,
            now() + make_interval(secs => CAST(:grace AS float8))
       FROM jsonb_to_recordset(CAST(:outbox AS jsonb)) AS r(
           id uuid, type text, proxy_id text, user_id text, severity text, message jsonb)
-), metrics AS ({METRICS_INSERT})
-SELECT 1
-"""
+""",
+    ),
+    "metrics": ("metrics", METRICS_INSERT),
+}
+
+
+@lru_cache(maxsize=256)
+def _statement(names: tuple[str, ...]) -> str:
+    """The write statement of those parts (in `_PARTS`' order: instances before what refers to them)."""
+    return "WITH " + ",\n".join(f"{name} AS (\n{_PARTS[name][1]})" for name in names) + "\nSELECT 1"
+
+
 # After the COMMIT, in the same message: the owners' storms decided on what has committed (theirs and
 # every concurrent writer's pages), each owner's storm row locked for this statement only. In a storm
 # the write's pages become `warning` naming it, and the write that opens it adds the fleet_incident.
@@ -261,6 +327,11 @@ def write(
             for x in c.closures
             if x.event_id is not None
         ],
+        "schedule": [
+            {"proxy_id": c.before.proxy_id, "interval": c.config.health_check_interval_seconds}
+            for c in changes
+            if c.config is not None
+        ],
         "versions": [_version_row(c) for c in changes if c.config_version is not None],
         "config": [
             {"proxy_id": c.before.proxy_id, **c.config._asdict()} for c in changes if c.config is not None
@@ -283,15 +354,17 @@ def write(
             sample_row(instance_id, now, sample) for c in changes for instance_id, sample in c.metrics
         ],
     }
-    if not any(parts.values()):
+    names = tuple(name for name, (recordset_of, _) in _PARTS.items() if parts[recordset_of])
+    if not names:
         return []  # the transaction's COMMIT goes on its own
     grace = float(outbox_grace_seconds)
-    written = {name: recordset(rows) for name, rows in parts.items()}
+    written = {name: recordset(rows) for name, rows in parts.items() if rows}
+    statement = _statement(names)
     if not pages:
-        con.run(_WRITE, commit=True, **written, now=now, grace=grace)
+        con.run(statement, commit=True, **written, now=now, grace=grace)
         return outbox
     decided = con.run_then(
-        _WRITE,
+        statement,
         dict(written, now=now, grace=grace),
         _STORMS,
         {
