@@ -70,27 +70,54 @@ def db(migrated: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     set_database(None)
 
 
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    """moto's SNS and SQS as a server on a free port, as the service reaches AWS: over HTTP (the
+    publisher signs and sends its own requests, which an in-process mock would not see)."""
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its access log
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
 @pytest.fixture
-def sns(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """moto SNS topic with a subscribed SQS queue; NOTIFICATIONS_TOPIC_ARN points at it."""
+def sns(monkeypatch: pytest.MonkeyPatch, aws_endpoint: str) -> Iterator[dict[str, Any]]:
+    """A topic of this test's own with a subscribed SQS queue, on the moto server;
+    NOTIFICATIONS_TOPIC_ARN and AWS_ENDPOINT_URL_SNS point at them."""
+    import uuid
+
     import boto3
-    from moto import mock_aws
     from proxy_failover.notify.publisher import reset_client
 
-    with mock_aws():
-        sns_client = boto3.client("sns", region_name="eu-west-1")
-        sqs = boto3.client("sqs", region_name="eu-west-1")
-        topic = sns_client.create_topic(Name="proxy-failover-events")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        sns_client.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        monkeypatch.setenv("NOTIFICATIONS_TOPIC_ARN", topic)
-        reset_settings()
-        reset_client()
-        yield {"topic": topic, "queue_url": queue_url, "sqs": sqs, "sns": sns_client}
-        reset_client()
+    sns_client = boto3.client("sns", region_name="eu-west-1", endpoint_url=aws_endpoint)
+    sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=aws_endpoint)
+    name = uuid.uuid4().hex[:12]
+    topic = sns_client.create_topic(Name=f"proxy-failover-events-{name}")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"notifications-{name}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    subscription = sns_client.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True
+    )
+    monkeypatch.setenv("NOTIFICATIONS_TOPIC_ARN", topic)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", aws_endpoint)
+    reset_settings()
+    reset_client()
+    yield {"topic": topic, "queue_url": queue_url, "sqs": sqs, "sns": sns_client, "endpoint": aws_endpoint}
+    reset_client()
+    sns_client.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+    sns_client.delete_topic(TopicArn=topic)
+    sqs.delete_queue(QueueUrl=queue_url)
 
 
 @pytest.fixture

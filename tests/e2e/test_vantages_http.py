@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from proxy_failover.store.db import Database
 
 from tests.e2e.running import RunningStack, start_stack
+from tests.e2e.test_local_stack import wait_for
 from tests.fleet import FleetProcess, populate
 from tests.helpers import token
 from tests.servers import FleetServer
@@ -21,16 +21,6 @@ from tests.servers import FleetServer
 pytestmark = pytest.mark.e2e
 A, B = "127.0.0.2", "127.0.0.3"
 ADMIN = token("vantage-ops", admin=True)
-
-
-def wait_for(predicate: Callable[[], Any], seconds: float = 20.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
 
 
 @pytest.fixture

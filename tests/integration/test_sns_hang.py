@@ -39,7 +39,7 @@ def hanging_sns(sns, monkeypatch):
         reset_settings()
         reset_client()
         yield server
-        monkeypatch.delenv("AWS_ENDPOINT_URL_SNS")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", sns["endpoint"])
         reset_client()
 
 
@@ -81,7 +81,7 @@ def test_a_write_that_fails_over_answers_while_sns_hangs(db, sns, monkeypatch):
         )
         assert server.connections == 1
     # When SNS answers again and the retry is due, the relay delivers each held notification once
-    monkeypatch.delenv("AWS_ENDPOINT_URL_SNS")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", sns["endpoint"])
     reset_client()
     db.autocommit().run("UPDATE notification_outbox SET next_attempt_at = now() WHERE sent_at IS NULL")
     from proxy_failover.notify.relay import relay_pending
@@ -144,3 +144,52 @@ def test_the_sweep_checks_and_fails_over_every_proxy_while_sns_hangs(db, hanging
         assert hanging_sns.connections <= 2  # the first publish trips the breaker; no retry storm
     finally:
         fleet.close()
+
+
+def test_a_kept_connection_sns_closed_meanwhile_is_replaced_once_and_nothing_is_lost(monkeypatch):
+    """SNS closes connections that idle; the next publish finds its kept one closed and sends again on
+    a new one, once: the first request never got there."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from proxy_failover.notify.publisher import Message, publish
+
+    connections: list[int] = []
+
+    class ClosingSns(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(1)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = (
+                b"<PublishBatchResponse><PublishBatchResult><Successful><member><Id>0</Id>"
+                b"<MessageId>m</MessageId></member></Successful></PublishBatchResult></PublishBatchResponse>"
+            )
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()  # no "Connection: close": the client keeps it, then finds it closed
+            self.wfile.write(body)
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ClosingSns)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("NOTIFICATIONS_TOPIC_ARN", "arn:aws:sns:eu-west-1:000000000000:closing")
+        reset_settings()
+        reset_client()
+        from proxy_failover.settings import get_settings
+
+        for n in range(3):
+            published = publish([Message(f"id-{n}", "failover", "p", "critical", {"n": n})], get_settings())
+            assert published.sent == [f"id-{n}"] and published.failed == []
+        assert len(connections) == 3  # one per publish: each found the last one closed, and replaced it
+    finally:
+        server.shutdown()
+        reset_client()

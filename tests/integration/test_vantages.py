@@ -281,14 +281,15 @@ def test_an_owner_with_300_degraded_proxies_at_once_is_paged_once(db):
     assert paging_types == {"proxy_degraded", "instance_unhealthy"}  # the active ones' notices too
 
 
-def test_an_idle_vantage_is_not_absent_and_a_stopped_one_with_work_is(two_vantages, fleet, sns):
+def test_an_idle_vantage_is_not_absent_and_a_stopped_one_with_work_is(two_vantages, fleet, sns, monkeypatch):
     """A vantage whose dispatcher finds nothing due starts no worker, so it never runs: that is no
     checker outage. One that has work and does not run is absent, and with every vantage so, the
     checks are suspended."""
     import boto3
     from proxy_failover.dispatch import dispatch
 
-    sqs = boto3.client("sqs", region_name="eu-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", sns["endpoint"])  # the work queues: no worker ever reads them
+    sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=sns["endpoint"])
     queues = ",".join(f"{v}={sqs.create_queue(QueueName=f'work-{v}')['QueueUrl']}" for v in SOURCES)
     con = two_vantages.autocommit()
     long_ago = (

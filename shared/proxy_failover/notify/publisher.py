@@ -1,6 +1,7 @@
 """SNS publishing with short timeouts and no retries: the outbox is the retry.
 
-boto3 is imported on first publish only (most API requests never publish). Every call is bounded by
+PublishBatch is signed and sent by `sns_http` (the standard library; no botocore on a write's path).
+Every call is bounded by
 `SNS_CONNECT_TIMEOUT_SECONDS` + `SNS_READ_TIMEOUT_SECONDS`, made once (botocore's own retries would
 send the same message again on every read timeout and stretch a hung SNS to minutes). After a call
 that could not reach SNS, the process stops calling it for `SNS_BREAKER_SECONDS`: requests then leave
@@ -42,15 +43,12 @@ class Message(NamedTuple):
 
 @lru_cache(maxsize=4)
 def _client(region: str | None, connect_timeout: float, read_timeout: float) -> Any:
-    import boto3
-    from botocore.config import Config
+    import os
 
-    config = Config(
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        retries={"total_max_attempts": 1, "mode": "standard"},
-    )
-    return boto3.client("sns", region_name=region, config=config)
+    from .sns_http import Client
+
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return Client(region, connect_timeout, read_timeout)
 
 
 def reset_client() -> None:
@@ -106,10 +104,9 @@ def _attributes(m: Message) -> dict[str, dict[str, str]]:
 
 def _unreachable(exc: Exception) -> bool:
     """Timeouts and connection failures (SNS not answering), as opposed to SNS refusing a request."""
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import HTTPClientError
+    from .sns_http import Unreachable
 
-    return isinstance(exc, BotoConnectionError | HTTPClientError | OSError | TimeoutError)
+    return isinstance(exc, Unreachable | OSError | TimeoutError)
 
 
 def publish(messages: Sequence[Message], settings: Settings) -> Published:
@@ -141,7 +138,7 @@ def publish(messages: Sequence[Message], settings: Settings) -> Published:
             for index, m in enumerate(chunk)
         ]
         try:
-            response = client.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+            batch = client.publish_batch(topic, entries)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             if _unreachable(exc):
@@ -151,11 +148,11 @@ def publish(messages: Sequence[Message], settings: Settings) -> Published:
             failed.extend(m.id for m in chunk)
             continue
         _breaker.close()
-        bad = {int(f["Id"]) for f in response.get("Failed", [])}
+        taken = set(batch.successful)  # what SNS did not say it took goes again (at least once)
         for index, m in enumerate(chunk):
-            (failed if index in bad else sent).append(m.id)
-        if bad:
-            error = "; ".join(str(f.get("Message", f.get("Code"))) for f in response["Failed"])
+            (sent if str(index) in taken else failed).append(m.id)
+        if batch.failed:
+            error = "; ".join(reason for _, reason in batch.failed)
     if failed:
         logger.warning("notifications not published", extra={"failed": len(failed), "error": error})
     return Published(sent, failed, error)

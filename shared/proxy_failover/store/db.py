@@ -85,16 +85,20 @@ class Connection:
             else:
                 rows = self._prepared(sql, params, commit)
         except Exception as exc:
-            translated = translate(exc)
-            # Only an error the server reported leaves the connection as it was (ready, its transaction
-            # state known). Anything else (a link that broke, a value the driver could not encode
-            # halfway through a message) may have left bytes unsent or answers unread: never reuse it.
-            if isinstance(translated, DatabaseUnavailable) or not server_reported(exc):
-                self.broken = True
-            raise translated from exc
+            raise self._failed(exc) from exc
         finally:
             self.last_used = time.monotonic()
         return rows if rows is not None else []
+
+    def _failed(self, exc: Exception) -> Exception:
+        """The layer's error for a failed statement. Only an error the server reported leaves the
+        connection as it was (ready, its transaction state known). Anything else (a link that broke, a
+        value the driver could not encode halfway through a message) may have left bytes unsent or
+        answers unread: the connection is never reused."""
+        translated = translate(exc)
+        if isinstance(translated, DatabaseUnavailable) or not server_reported(exc):
+            self.broken = True
+        return translated
 
     def run_script(self, sql: str) -> None:
         """A whole file of statements without parameters (a migration), in one round trip; inside a
@@ -125,10 +129,7 @@ class Connection:
                 after=(after, _encoded(after_params)),
             )
         except Exception as exc:
-            translated = translate(exc)
-            if isinstance(translated, DatabaseUnavailable) or not server_reported(exc):
-                self.broken = True
-            raise translated from exc
+            raise self._failed(exc) from exc
         finally:
             self.last_used = time.monotonic()
         if isinstance(then, Exception):
