@@ -210,12 +210,6 @@ def test_a_lock_that_waited_for_another_writer_reads_what_that_writer_committed(
     from proxy_failover.store.db import Database
 
     holder = Database(db.params)
-    con = holder.connection()
-    con.run("BEGIN")
-    con.run("SELECT 1 FROM proxies WHERE proxy_id = 'waited' FOR UPDATE")
-    con.run("UPDATE proxy_instances SET health_status = 'unhealthy' WHERE id = CAST(:id AS uuid)", id=ids[1])
-    con.run("INSERT INTO proxy_instances (proxy_id, instance_name, priority) VALUES ('waited', 'late', 9)")
-    con.run("UPDATE proxies SET write_seq = write_seq + 1 WHERE proxy_id = 'waited'")
     seen: dict[str, object] = {}
 
     def writer() -> None:
@@ -226,14 +220,26 @@ def test_a_lock_that_waited_for_another_writer_reads_what_that_writer_committed(
             seen["reads"] = mine.statements - before
             seen["instances"] = {i.name: i.health_status for i in aggregate.instances}
 
-    waiting = closing_thread(db, writer)
-    waiting.start()
-    waiting.join(0.5)
-    assert waiting.is_alive()  # held by the lock
-    # When the holder commits
-    con.run("COMMIT")
-    waiting.join(10)
-    holder.discard()
+    try:  # closing the holder's connection ends its transaction whatever happens
+        con = holder.connection()
+        con.run("BEGIN")
+        con.run("SELECT 1 FROM proxies WHERE proxy_id = 'waited' FOR UPDATE")
+        con.run(
+            "UPDATE proxy_instances SET health_status = 'unhealthy' WHERE id = CAST(:id AS uuid)", id=ids[1]
+        )
+        con.run(
+            "INSERT INTO proxy_instances (proxy_id, instance_name, priority) VALUES ('waited', 'late', 9)"
+        )
+        con.run("UPDATE proxies SET write_seq = write_seq + 1 WHERE proxy_id = 'waited'")
+        waiting = closing_thread(db, writer)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()  # held by the lock
+        # When the holder commits
+        con.run("COMMIT")
+        waiting.join(10)
+    finally:
+        holder.discard()
     # Then the waiting writer read again, and sees the holder's changes, the new instance included
     assert seen["reads"] == 1
     assert seen["instances"] == {

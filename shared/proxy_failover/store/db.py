@@ -30,12 +30,6 @@ from .driver_errors import RETRYABLE, LoginRefused, server_reported, sqlstate, t
 logger = get_logger(__name__)
 T = TypeVar("T")
 _IDLE = b"I"  # pg8000's record of the server's ReadyForQuery status: no transaction open
-# A write transaction's statements have fixed shapes whose plans do not depend on their values (a
-# proxy's id, its instances' ids, recordsets of rows): planned once per connection, not at every
-# execution (PostgreSQL's default plans each of the first five executions of a prepared statement
-# anew, and keeps doing so when a custom plan looks cheaper; the write statement's planning alone cost
-# about as much as executing it). Set with the BEGIN, in the same message.
-BEGIN = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"
 
 
 class Connection:
@@ -78,7 +72,7 @@ class Connection:
             if not params:
                 if self.begin_pending:
                     self.begin_pending = False
-                    self._simple(BEGIN)
+                    self._simple("BEGIN")
                 rows = self._simple(sql)
                 if commit:
                     self._simple("COMMIT")
@@ -234,7 +228,7 @@ def _pipelined(
     values = make_params(raw.py_types, prepared.make_vals(params))
     after_values = None if after is None else make_params(raw.py_types, after[0].make_vals(after[1]))
     if begin:
-        raw.send_QUERY(BEGIN)
+        raw.send_QUERY("BEGIN")
     raw.send_BIND(prepared.name_bin, values)
     raw.send_EXECUTE()
     _write(raw._sock, SYNC_MSG)
@@ -246,7 +240,7 @@ def _pipelined(
         _write(raw._sock, SYNC_MSG)
     _flush(raw._sock)
     first: Exception | None = None
-    contexts = [Context(BEGIN)] if begin else []
+    contexts = [Context("BEGIN")] if begin else []
     result = Context(columns=prepared.cols, input_funcs=prepared.input_funcs, statement=prepared.statement)
     contexts.append(result)
     if commit:
