@@ -80,3 +80,31 @@ def fresh_database() -> Iterator[tuple[str, Database]]:
             else:
                 os.environ["DATABASE_URL"] = previous
             reset_settings()
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's SNS and SQS as a server on a free port (the publisher speaks HTTP, as to AWS), with
+    AWS_ENDPOINT_URL_SNS pointing at it meanwhile."""
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    previous = os.environ.get("AWS_ENDPOINT_URL_SNS")
+    os.environ["AWS_ENDPOINT_URL_SNS"] = endpoint
+    try:
+        yield endpoint
+    finally:
+        if previous is None:
+            os.environ.pop("AWS_ENDPOINT_URL_SNS", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL_SNS"] = previous
+        server.stop()

@@ -353,22 +353,24 @@ def hot_path() -> list[Figure]:
             def execute_and_complete(fleet: list[list[str]], proxy_prefix: str) -> object:
                 """An operator's switch, then its completion, back and forth."""
 
+                active = [0] * len(fleet)  # each client's proxy's active instance, as last answered
+
                 def request(k: int, n: int, last: dict) -> tuple[str, str, object, str]:
-                    event = (last.get("data") or {}).get("id")
-                    if n % 2 == 1 and event:
+                    answered = last.get("data") or {}
+                    if answered.get("targetInstanceId") in fleet[k]:  # an execute's or a completion's event
+                        active[k] = fleet[k].index(answered["targetInstanceId"])
+                    if n % 2 == 1 and answered.get("status") == "in_progress":
                         return (
                             "PUT",
-                            f"/proxy/failover/events/{event}/complete",
+                            f"/proxy/failover/events/{answered['id']}/complete",
                             {"status": "completed"},
                             admin,
                         )
-                    source, target = (0, 1) if (n // 2) % 2 == 0 else (1, 0)
                     body = {
                         "proxyId": f"{proxy_prefix}-{k}",
-                        "sourceInstanceId": fleet[k][source],
-                        "targetInstanceId": fleet[k][target],
+                        "sourceInstanceId": fleet[k][active[k]],
+                        "targetInstanceId": fleet[k][1 - active[k]],
                         "reason": "bench",
-                        "force": True,  # whichever instance is active after a failed step
                     }
                     return "POST", "/proxy/failover/execute", body, admin
 

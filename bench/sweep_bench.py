@@ -93,26 +93,26 @@ def detection_latency(vantages: tuple[str, ...] = ("local",)) -> list[Figure]:
     two vantages (a and b, probing from their own addresses), each sweeps on a thread of its own and the
     majority decides."""
     import boto3
-    from moto import mock_aws
     from proxy_failover.identity import Principal
     from proxy_failover.notify.publisher import reset_client
     from proxy_failover.service import FailoverService
 
+    from bench.common import moto_server
     from tests.servers import FleetServer
 
     os.environ.update(
         {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "eu-west-1"}
     )
     latencies = []
-    with fresh_database() as (_, db), mock_aws():
+    with fresh_database() as (_, db), moto_server() as endpoint:
         from proxy_failover.store import claims
 
         if vantages != ("local",):
             db.autocommit().run("DELETE FROM vantages")
             for name in vantages:
                 claims.register_vantage(db.autocommit(), name)
-        sns = boto3.client("sns", region_name="eu-west-1")
-        sqs = boto3.client("sqs", region_name="eu-west-1")
+        sns = boto3.client("sns", region_name="eu-west-1", endpoint_url=endpoint)
+        sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=endpoint)
         topic = sns.create_topic(Name="bench")["TopicArn"]
         queue = sqs.create_queue(QueueName="bench")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

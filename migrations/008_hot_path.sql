@@ -1,9 +1,10 @@
 -- The hot path: a writer locks and reads its proxy in one statement, and storms are decided after the
 -- write commits, so that no owner-wide lock is held across a write transaction.
 
--- Grows with every write of the proxy's aggregate (its row, config, posture or instances): a writer
--- that locked the proxy and read the rest of it in the same statement compares the locked row's value
--- with the one its snapshot read, and reads again when another writer committed in between.
+-- Grows with every write of the proxy's row, config, posture or set of instances (the parts of the
+-- aggregate a lock does not hold): a writer that locked the proxy and read the rest of it in the same
+-- statement compares the locked row's value with the one its snapshot read, and reads again when
+-- another writer committed in between.
 ALTER TABLE proxies ADD COLUMN write_seq bigint NOT NULL DEFAULT 0;
 
 -- After the write that sent them has committed (the statement travels in the same message as that

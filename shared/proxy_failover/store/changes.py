@@ -296,10 +296,13 @@ def write(
             proxies, ids = pages.setdefault(row.user_id or "", ([], []))
             proxies.append(row.proxy_id or "")
             ids.append(row.id)
+    # What a writer whose lock waited would read stale (its statement's snapshot): the config, the
+    # posture and instances added since. Changes to existing instances need no mark: the lock
+    # statement locks them too, and so reads them as they are now.
     touched = {
         c.before.proxy_id
         for c in changes
-        if c.changed or c.added or c.removed or c.config is not None or c.posture is not None
+        if c.added or c.removed or c.config is not None or c.posture is not None
     }
     parts = {
         "instances": [instance_state(i) for c in changes for i in c.changed],
