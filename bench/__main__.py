@@ -60,7 +60,30 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}, {pg or 'PostgreSQL'}"
 
 
-def write(figures: list[tuple[str, Figure]]) -> None:
+def _previous_run() -> str:
+    page = ROOT / "docs" / "benchmarks.md"
+    for line in page.read_text(encoding="utf-8").splitlines() if page.exists() else []:
+        if line.startswith("- Run: "):
+            return "at " + line.removeprefix("- Run: ").split(" (", 1)[0]
+    return "in an earlier run"
+
+
+def _rows_kept(suites: list[str]) -> list[str]:
+    """The table rows of the page now, except those of `suites` (which run again)."""
+    page = ROOT / "docs" / "benchmarks.md"
+    if not page.exists():
+        return []
+    again = {f"`{REPRODUCE[name]}` |" for name in suites}
+    return [
+        line
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if line.startswith("| #") and not any(line.endswith(mark) for mark in again)
+    ]
+
+
+def write(
+    figures: list[tuple[str, Figure]], kept: list[str] | None = None, again: list[str] | None = None
+) -> None:
     lines = [
         "# Benchmarks",
         "",
@@ -70,11 +93,13 @@ def write(figures: list[tuple[str, Figure]]) -> None:
         "",
         f"- Machine: {_machine()}",
         f"- Database: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded PostgreSQL (pgserver)'}, fresh database per suite",
-        f"- Run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
+        + (f" (the rows of {', '.join(again)} then; the others {_previous_run()})" if again else ""),
         "",
         "| issue | figure | result | target | met | reproduce |",
         "|---|---|---|---|---|---|",
     ]
+    lines += kept or []
     for suite, f in figures:
         met = "" if f.met is None else ("yes" if f.met else "**no**")
         lines.append(f"| #{f.issue} | {f.name} | {f.value} | {f.target} | {met} | `{REPRODUCE[suite]}` |")
@@ -89,6 +114,11 @@ def write(figures: list[tuple[str, Figure]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("suites", nargs="*", help=f"run only these suites ({', '.join(SUITES)})")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with suites: replace their rows of docs/benchmarks.md, keep the rest",
+    )
     args = parser.parse_args()
     unknown = set(args.suites) - set(SUITES)
     if unknown:
@@ -98,8 +128,8 @@ def main() -> int:
     for name in chosen:
         print(f"== {name}", flush=True)
         figures.extend((name, f) for f in SUITES[name].run())
-    if not args.suites:
-        write(figures)
+    if not args.suites or args.merge:
+        write(figures, _rows_kept(args.suites) if args.suites else None, args.suites or None)
         print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
     return 0
 

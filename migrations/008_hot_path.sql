@@ -1,5 +1,6 @@
 -- The hot path: a writer locks and reads its proxy in one statement, and storms are decided after the
--- write commits, so that no owner-wide lock is held across a write transaction.
+-- write commits, so that no owner-wide lock is held across a write transaction; and the fleet list's
+-- degraded page read from an index of its own.
 
 -- Grows with every write of the proxy's row, config, posture or set of instances (the parts of the
 -- aggregate a lock does not hold): a writer that locked the proxy and read the rest of it in the same
@@ -55,3 +56,8 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
+
+-- The fleet list's degraded proxies in id order (GET /proxies?degraded=true), walked without reading
+-- the healthy ones.
+CREATE INDEX proxy_redundancy_degraded_page_idx ON proxy_redundancy_status ((proxy_id COLLATE "C"))
+    WHERE is_degraded;

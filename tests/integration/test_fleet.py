@@ -159,6 +159,10 @@ def test_a_page_is_one_round_trip_and_walks_the_index_at_10k_proxies(db):
         "INSERT INTO proxy_instances (proxy_id, instance_name) SELECT proxy_id, n FROM proxies,"
         " (VALUES ('a'), ('b')) v(n)"
     )
+    con.run(  # one proxy in ten degraded
+        "INSERT INTO proxy_redundancy_status (proxy_id, total_instances, healthy_instances, unhealthy_instances,"
+        " redundancy_level, is_degraded) SELECT proxy_id, 2, 2, 0, 'dual', proxy_id LIKE '%7' FROM proxies"
+    )
     con.run("ANALYZE proxies")
     con.run("ANALYZE proxy_instances")
     con.run("ANALYZE proxy_redundancy_status")
@@ -179,6 +183,9 @@ def test_a_page_is_one_round_trip_and_walks_the_index_at_10k_proxies(db):
         ({"owner": "team-b"}, "proxies_owner_page_idx"),
         # nine proxies in ten are team-a's: the id order with a filter reads as few
         ({"owner": "team-a", "after": "big-09000"}, "proxies_owner_page_idx|proxies_page_idx"),
+        # the degraded ones from their postures' partial index, each proxy then by its key
+        ({"degraded": True}, "proxies_pkey"),
+        ({"degraded": True, "after": "big-05000"}, "proxies_pkey"),
     ]
     for params, index in cases:
         plan = plan_of_list(con, limit=101, **params)
@@ -188,6 +195,8 @@ def test_a_page_is_one_round_trip_and_walks_the_index_at_10k_proxies(db):
         assert scans[0][1] in index.split("|"), (params, scans)
         assert scans[0][2] <= 3 * 101, (params, scans)
         assert plan["Node Type"] == "Limit" and plan["Plans"][0]["Node Type"] != "Sort", plan
+        if params.get("degraded"):
+            assert "proxy_redundancy_degraded_page_idx" in str(plan), plan
     start = con.round_trips
     from proxy_failover.identity import Principal
     from proxy_failover.store.proxies import list_proxies
