@@ -354,11 +354,15 @@ def hot_path() -> list[Figure]:
                 """An operator's switch, then its completion, back and forth."""
 
                 active = [0] * len(fleet)  # each client's proxy's active instance, as last answered
+                executed = [False] * len(fleet)  # its last request was an execute
 
                 def request(k: int, n: int, last: dict) -> tuple[str, str, object, str]:
                     answered = last.get("data") or {}
                     if answered.get("targetInstanceId") in fleet[k]:  # an execute's or a completion's event
                         active[k] = fleet[k].index(answered["targetInstanceId"])
+                    elif executed[k] and not answered:  # refused: the other one is active
+                        active[k] = 1 - active[k]
+                    executed[k] = not (n % 2 == 1 and answered.get("status") == "in_progress")
                     if n % 2 == 1 and answered.get("status") == "in_progress":
                         return (
                             "PUT",
@@ -377,15 +381,14 @@ def hot_path() -> list[Figure]:
                 return request
 
             rounds = {"one": [], "many": []}
+            # one request maker a fleet, kept across rounds: it knows each proxy's active instance
+            switch_one, switch_many = (
+                execute_and_complete(one, "hot-one"),
+                execute_and_complete(many, "hot-many"),
+            )
             for _ in range(2):  # alternating: the machine's mood is shared between the two
-                rounds["one"].append(
-                    hot.run(
-                        "execute + complete, one owner's 16 proxies", execute_and_complete(one, "hot-one")
-                    )
-                )
-                rounds["many"].append(
-                    hot.run("execute + complete, 16 owners' proxies", execute_and_complete(many, "hot-many"))
-                )
+                rounds["one"].append(hot.run("execute + complete, one owner's 16 proxies", switch_one))
+                rounds["many"].append(hot.run("execute + complete, 16 owners' proxies", switch_many))
 
             def failovers(fleet: list[list[str]], owners: list[str]) -> object:
                 """Reports that fail the proxy over and back: each failover pages (critical), so each

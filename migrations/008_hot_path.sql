@@ -61,3 +61,60 @@ END $$;
 -- the healthy ones.
 CREATE INDEX proxy_redundancy_degraded_page_idx ON proxy_redundancy_status ((proxy_id COLLATE "C"))
     WHERE is_degraded;
+
+-- Storms count the distinct proxies of an owner that paged within the last minute. An append-only
+-- page a row made that count read every page of the window (thousands a minute for an owner whose
+-- proxies page in a loop); one row per owner and proxy, holding its last page, makes it read one
+-- row per proxy that paged. Kept a few minutes (retention), as the window needs one.
+CREATE TABLE fleet_page_last (
+    owner_id   text NOT NULL,
+    proxy_id   text NOT NULL,
+    paged_at   timestamptz NOT NULL,
+    PRIMARY KEY (owner_id, proxy_id)
+);
+CREATE INDEX fleet_page_last_window_idx ON fleet_page_last (owner_id, paged_at);
+CREATE INDEX fleet_page_last_age_idx ON fleet_page_last (paged_at);
+INSERT INTO fleet_page_last (owner_id, proxy_id, paged_at)
+SELECT owner_id, proxy_id, max(paged_at) FROM fleet_pages GROUP BY owner_id, proxy_id;
+DROP TABLE fleet_pages;
+
+CREATE OR REPLACE FUNCTION page_storm(p_owner text, p_proxies text[], p_at timestamptz, p_threshold integer)
+RETURNS TABLE (owner_id text, in_storm boolean, opened boolean, storm_id uuid, paged integer,
+               proxy_ids text[])
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    current fleet_storms%ROWTYPE;
+    window_start timestamptz := p_at - interval '60 seconds';
+BEGIN
+    INSERT INTO fleet_storms AS s (owner_id) VALUES (p_owner) ON CONFLICT DO NOTHING;
+    SELECT * INTO current FROM fleet_storms s WHERE s.owner_id = p_owner FOR UPDATE;
+    INSERT INTO fleet_page_last AS l (owner_id, proxy_id, paged_at)
+    SELECT p_owner, x.proxy_id, p_at FROM (SELECT DISTINCT unnest(p_proxies) AS proxy_id) x
+    ON CONFLICT ON CONSTRAINT fleet_page_last_pkey DO UPDATE SET paged_at = GREATEST(l.paged_at, EXCLUDED.paged_at);
+    SELECT count(*) INTO paged FROM fleet_page_last l WHERE l.owner_id = p_owner AND l.paged_at > window_start;
+    page_storm.owner_id := p_owner;
+    opened := false;
+    proxy_ids := NULL;
+    IF current.storm_until IS NOT NULL AND current.storm_until > p_at THEN
+        in_storm := true;
+        storm_id := current.storm_id;
+        -- kept a minute past the last page that keeps it over (moved at most once a second)
+        IF paged > p_threshold AND current.storm_until < p_at + interval '59 seconds' THEN
+            UPDATE fleet_storms s SET storm_until = p_at + interval '60 seconds' WHERE s.owner_id = p_owner;
+        END IF;
+    ELSIF paged > p_threshold THEN
+        in_storm := true;
+        opened := true;
+        storm_id := gen_random_uuid();
+        SELECT array_agg(last.proxy_id ORDER BY last.paged_at DESC, last.proxy_id) INTO proxy_ids
+          FROM (SELECT l.proxy_id, l.paged_at FROM fleet_page_last l
+                 WHERE l.owner_id = p_owner AND l.paged_at > window_start
+                 ORDER BY l.paged_at DESC, l.proxy_id LIMIT 1000) last;
+        UPDATE fleet_storms s SET storm_id = page_storm.storm_id, storm_until = p_at + interval '60 seconds'
+         WHERE s.owner_id = p_owner;
+    ELSE
+        in_storm := false;
+        storm_id := NULL;
+    END IF;
+    RETURN NEXT;
+END $$;

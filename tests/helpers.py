@@ -27,7 +27,7 @@ TOKEN_LIFETIME_SECONDS = 6 * 3600
 
 # Every table of the schema but the singletons (fleet_safety) and the migrations' own record.
 TABLES = (
-    "check_results, config_versions, fleet_storms, fleet_pages, report_keys, notification_outbox, proxy_instance_metrics,"
+    "check_results, config_versions, fleet_storms, fleet_page_last, report_keys, notification_outbox, proxy_instance_metrics,"
     " proxy_failover_events, proxy_redundancy_status, proxy_failover_configurations, proxy_schedule,"
     " proxy_instances, proxies, vantages"
 )

@@ -143,6 +143,7 @@ def dispatch(db: Database, settings: Settings, *, run_id: str, deadline: float) 
             "events": timedelta(days=settings.retention_events_days),
             "removed_config_versions": timedelta(days=settings.retention_events_days),
             "report_keys": timedelta(hours=1),
+            "storm_pages": timedelta(minutes=5),  # a storm's window is one minute
         },
         batch_rows=settings.retention_batch_rows,
         budget_seconds=min(settings.retention_budget_seconds, max(0.0, deadline - time.monotonic())),

@@ -285,13 +285,26 @@ def test_retention_deletes_what_is_older_than_its_rule_in_bounded_batches(db):
         " SELECT gen_random_uuid(), 'failover', 'ret', 'info', '{}', CASE WHEN g % 3 = 0 THEN NULL"
         " ELSE now() - make_interval(days => g % 20) END FROM generate_series(1, 300) g"
     )
+    con.run(  # the last pages of 600 proxies, one a second over the last ten minutes
+        "INSERT INTO fleet_page_last (owner_id, proxy_id, paged_at)"
+        " SELECT 'o', 'ret-' || g, now() - make_interval(secs => g) FROM generate_series(0, 599) g"
+    )
     keep = {
         "metrics": timedelta(days=7),
         "sent_notifications": timedelta(days=7),
         "events": timedelta(days=7),
         "report_keys": timedelta(hours=1),
+        "storm_pages": timedelta(minutes=5),
     }
     deleted = retention.enforce(con, now, keep, batch_rows=50, budget_seconds=30)
+    # only what a storm's window (a minute) could still count is kept, and then some
+    assert (
+        con.run("SELECT count(*) FROM fleet_page_last WHERE paged_at < :c", c=now - timedelta(minutes=5))[0][
+            0
+        ]
+        == 0
+    )
+    assert con.run("SELECT count(*) FROM fleet_page_last")[0][0] >= 299 and deleted["storm_pages"] >= 299
     assert (
         con.run(
             "SELECT count(*) FROM proxy_instance_metrics WHERE recorded_at < :c", c=now - keep["metrics"]

@@ -139,10 +139,10 @@ def test_after_the_commit_only_writes_that_committed_are_counted(db):
     import uuid
 
     assert _decide(db, "owner", ["gone"], [str(uuid.uuid4())], T0) == []
-    assert db.autocommit().run("SELECT count(*) FROM fleet_pages")[0][0] == 0
+    assert db.autocommit().run("SELECT count(*) FROM fleet_page_last")[0][0] == 0
     committed = _outbox_row(db, "owner", "here")
     assert _decide(db, "owner", ["here"], [committed], T0) == []  # counted, below the threshold
-    assert db.autocommit().run("SELECT count(*) FROM fleet_pages")[0][0] == 1
+    assert db.autocommit().run("SELECT count(*) FROM fleet_page_last")[0][0] == 1
 
 
 def test_after_the_commit_a_storm_demotes_the_writes_pages_and_the_opener_adds_its_incident(db):

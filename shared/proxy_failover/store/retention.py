@@ -48,6 +48,8 @@ RULES = {
     ),
     # a key's answer is used for 10 minutes; an hour leaves room for clocks
     "report_keys": Rule("report_keys", _batch("report_keys", "created_at < :cutoff ORDER BY created_at")),
+    # storms count the pages of the last minute only
+    "storm_pages": Rule("fleet_page_last", _batch("fleet_page_last", "paged_at < :cutoff ORDER BY paged_at")),
 }
 
 
