@@ -105,6 +105,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="proxy-failover-demo-"))
     log_path = workdir / "stack.log"
     with _own_database(workdir) as database_url:
+        where = "an embedded PostgreSQL there" if database_url is None else database_url.rsplit("/", 1)[1]
+        print(f"the demo's data: {workdir} (database: {where}); both removed at the end", flush=True)
         try:
             code = _run(workdir, log_path, database_url)
         except BaseException as failure:

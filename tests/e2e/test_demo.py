@@ -4,9 +4,9 @@ failback, and leaves nothing behind (no database, no folder, no proxy in the run
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,6 @@ pytestmark = pytest.mark.e2e
 def test_the_demo_runs_beside_a_running_stack_and_leaves_nothing(server_url, migrated, tmp_path):
     # Given a local stack up on the machine's database, whose sweep may not probe loopback
     running = start_stack(tmp_path, DATABASE_URL=migrated, PROBE_ALLOW_LOOPBACK="false")
-    before = set(Path(tempfile.gettempdir()).glob("proxy-failover-demo-*"))
     try:
         # When the demo runs meanwhile
         demo = subprocess.run(
@@ -36,14 +35,20 @@ def test_the_demo_runs_beside_a_running_stack_and_leaves_nothing(server_url, mig
         # Then it shows the failover and the failback
         assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
         assert "failed over to backup" in demo.stdout and "failed back to primary" in demo.stdout
-        # and leaves nothing: no folder, no database, nothing in the running stack's data
-        assert set(Path(tempfile.gettempdir()).glob("proxy-failover-demo-*")) == before
+        # and leaves nothing: not its folder, not its database (those it named: another run's demo may
+        # be at work on the same machine), nothing in the running stack's data
+        named = re.search(r"the demo's data: (\S+) \(database: (\S+)\)", demo.stdout)
+        assert named, demo.stdout[:2000]
+        folder, database = Path(named.group(1)), named.group(2)
+        assert folder.name.startswith("proxy-failover-demo-") and not folder.exists()
         admin = Database.from_url(server_url)
         try:
-            left = admin.autocommit().run("SELECT datname FROM pg_database WHERE datname LIKE 'pf_demo%'")
+            left = admin.autocommit().run(
+                "SELECT datname FROM pg_database WHERE datname = :name", name=database
+            )
         finally:
             admin.discard()
-        assert left == []
+        assert database.startswith("pf_demo_") and left == []
         mine = Database.from_url(migrated)
         try:
             demo_proxies = mine.autocommit().run("SELECT count(*) FROM proxies WHERE proxy_id LIKE 'demo-%'")
