@@ -22,7 +22,7 @@ CHECKOV_VENV := .venv-checkov
 STAGE ?= dev
 SOURCES := shared functions tests bench local contract client
 
-.PHONY: help run demo token test test-unit test-integration test-e2e test-py311 fuzz lint format openapi build deploy bench screenshots chromium clean
+.PHONY: help venv run demo token test test-unit test-integration test-e2e test-py311 fuzz lint format openapi build deploy bench screenshots chromium clean
 
 help:                            ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,9 @@ $(CHECKOV_VENV)/.installed:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov
 	touch $@
+
+venv: $(STAMP)         ## the development environment (.venv), made or brought up to date
+	@true
 
 run: $(STAMP)          ## the whole system locally: API on 127.0.0.1:PORT (3000), sweep, SNS, PostgreSQL
 	$(PY) -m local
