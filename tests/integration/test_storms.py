@@ -153,7 +153,7 @@ def test_after_the_commit_a_storm_demotes_the_writes_pages_and_the_opener_adds_i
     incident, demoted = changed
     assert incident["type"] == "fleet_incident" and incident["severity"] == "critical" and incident["n"] == 0
     assert incident["message"]["count"] == 4 and incident["message"]["proxyIds"] == ["p3", "p2", "p1", "p0"]
-    assert demoted["id"] == __import__("uuid").UUID(fourth) and demoted["severity"] == "warning"
+    assert demoted["id"] == fourth and demoted["severity"] == "warning"
     assert demoted["message"]["fleetIncidentId"] == incident["message"]["correlationId"]
     # the next page of the storm is demoted, and opens nothing
     (later,) = _decide(db, "owner", ["p4"], [_outbox_row(db, "owner", "p4")], T0 + timedelta(seconds=4))

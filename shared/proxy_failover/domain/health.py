@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from .models import FailoverConfig, HealthStatus, Instance, Transition, VantageCount
+from .models import (
+    FailoverConfig,
+    HealthStatus,
+    Instance,
+    LoadBalancingAlgorithm,
+    Strategy,
+    Transition,
+    VantageCount,
+)
 
 
 def status_after(instance: Instance, result: HealthStatus, config: FailoverConfig) -> HealthStatus:
@@ -19,6 +27,45 @@ def status_after(instance: Instance, result: HealthStatus, config: FailoverConfi
             return HealthStatus.HEALTHY if reached else HealthStatus.UNHEALTHY
         return HealthStatus.HEALTHY
     return instance.health_status
+
+
+class Judged:
+    """What decides whether a report moves an instance's status, besides the instance: its proxy's
+    thresholds, and whether a reported connection count can move its routing (least connections)."""
+
+    __slots__ = ("by_connections", "healthy_threshold", "unhealthy_threshold")
+
+    def __init__(self, unhealthy_threshold: int, healthy_threshold: int, by_connections: bool) -> None:
+        self.unhealthy_threshold, self.healthy_threshold = unhealthy_threshold, healthy_threshold
+        self.by_connections = by_connections
+
+    @classmethod
+    def of(cls, config: FailoverConfig) -> Judged:
+        least = Strategy.LEAST_CONNECTIONS
+        by_connections = config.failover_strategy is least or (
+            config.enable_load_balancing
+            and config.load_balancing_algorithm is LoadBalancingAlgorithm.LEAST_CONNECTIONS
+        )
+        return cls(config.unhealthy_threshold, config.healthy_threshold, by_connections)
+
+
+def report_settles(instance: Instance, result: HealthStatus, judged: Judged, *, connections: bool) -> bool:
+    """Whether a report leaves everything but the instance's counters as it is: the condition under
+    which a report is one statement (store.report states the same in SQL). False for a flapping
+    instance, and for a connection count that orders backups or moves routing shares."""
+    if instance.is_flapping or (connections and judged.by_connections):
+        return False
+    if result is HealthStatus.UNHEALTHY:
+        return (
+            instance.health_status is HealthStatus.UNHEALTHY
+            or instance.consecutive_failures + 1 < judged.unhealthy_threshold
+        )
+    if result is HealthStatus.HEALTHY:
+        return instance.health_status is HealthStatus.HEALTHY or (
+            instance.health_status is HealthStatus.UNHEALTHY
+            and instance.consecutive_successes + 1 < judged.healthy_threshold
+        )
+    return True
 
 
 def flapping(changes: tuple[datetime, ...], config: FailoverConfig, now: datetime) -> bool:

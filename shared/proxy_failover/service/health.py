@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from ..domain.models import HealthStatus, MetricsSample
+from ..domain.health import Judged, report_settles
+from ..domain.models import HealthStatus, Instance, MetricsSample
 from ..errors import InstanceNotFound
 from ..identity import Principal
 from ..store import locks, report
 from ..store.rows import Listed
 from .unit_of_work import UnitOfWork
+
+# Each instance as this process's last answer about it left it, and what judged it. A report that
+# this memory says will change the status goes straight to the engine rather than first trying the
+# one statement that only moves counters (and failing: a round trip and a statement, a quarter of
+# what a status change costs PostgreSQL). Memory made stale by another process only picks the slower
+# of two paths that are both right; it holds no more than a bounded number of instances.
+_last_seen: dict[str, tuple[Instance, Judged]] = {}
+_LAST_SEEN_MAX = 10_000
+
+
+def _remember(instance: Instance, judged: Judged) -> None:
+    if len(_last_seen) >= _LAST_SEEN_MAX and instance.id not in _last_seen:
+        _last_seen.clear()
+    _last_seen[instance.id] = (instance, judged)
+
+
+def _expects_change(instance_id: str, status: HealthStatus, metrics: MetricsSample | None) -> bool:
+    seen = _last_seen.get(instance_id)
+    connections = metrics is not None and metrics.connection_count is not None
+    return seen is not None and not report_settles(seen[0], status, seen[1], connections=connections)
 
 
 class HealthUseCases(UnitOfWork):
@@ -24,8 +45,8 @@ class HealthUseCases(UnitOfWork):
         A report that changes no status is one statement; one that does goes through the engine. So
         does a report with an Idempotency-Key (the proxy's lock orders the repeats of a key): a key used
         for the instance within 10 minutes changes nothing and gets the first answer."""
-        if idempotency_key is None:
-            found, listed = report.report_fast(
+        if idempotency_key is None and not _expects_change(instance_id, status, metrics):
+            found, listed, judged = report.report_fast(
                 self.db.autocommit(),
                 instance_id,
                 principal,
@@ -36,7 +57,8 @@ class HealthUseCases(UnitOfWork):
             )
             if not found:
                 raise InstanceNotFound(f"instance {instance_id} not found")
-            if listed is not None:
+            if listed is not None and judged is not None:
+                _remember(listed.instance, judged)
                 return listed
         from ..domain.change import Check, Step
         from ..domain.models import SYSTEM_ACTOR, ProxyAggregate
@@ -69,7 +91,9 @@ class HealthUseCases(UnitOfWork):
             (change,) = self.write(lock, step, actor=SYSTEM_ACTOR)
         except _Repeated as repeated:
             return repeated.answer
-        return Listed(change.instance(instance_id), change.active_instance_id == instance_id)
+        after = change.instance(instance_id)
+        _remember(after, Judged.of(change.before.config))
+        return Listed(after, change.active_instance_id == instance_id)
 
 
 class _Repeated(Exception):

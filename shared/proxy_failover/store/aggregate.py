@@ -12,7 +12,14 @@ from ..domain.routing import route_from_json
 from ..errors import ProxyNotFound
 from ..identity import Principal
 from .db import Connection
-from .rows import CONFIG_SELECT, INSTANCE_NAMES, config_from_row, instance_from_row, redundancy_from_row
+from .rows import (
+    CONFIG_COLUMNS,
+    CONFIG_SELECT,
+    INSTANCE_NAMES,
+    config_from_row,
+    instance_from_row,
+    redundancy_from_row,
+)
 from .tenancy import VISIBLE as _VISIBLE
 from .tenancy import visible_to
 
@@ -26,13 +33,25 @@ _REDUNDANCY_NAMES = (
     "is_degraded",
     "degraded_reasons",
 )
-# What a writer reads of a proxy (p), its config (c), posture (r) and instances (i).
-_COLUMNS = f"""
-       p.proxy_id, p.owner_id, p.active_instance_id, {CONFIG_SELECT}, c.created_at AS cfg_created_at,
-       p.drill_event_id, p.drill_until, p.drill_return_to, p.route, p.route_version,
-       COALESCE((SELECT f.auto_failover = 'held' FROM fleet_safety f), false) AS automatic_held,
-       {", ".join(f"r.{c} AS r_{c}" for c in _REDUNDANCY_NAMES)},
-       {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}"""
+# What a writer reads of a proxy (p), its config (c) and posture (r), then of each instance (i).
+_PROXY_SELECTED = [
+    "p.proxy_id",
+    "p.owner_id",
+    "p.active_instance_id",
+    CONFIG_SELECT,
+    "c.created_at AS cfg_created_at",
+    "p.drill_event_id",
+    "p.drill_until",
+    "p.drill_return_to",
+    "p.route",
+    "p.route_version",
+    "COALESCE((SELECT f.auto_failover = 'held' FROM fleet_safety f), false) AS automatic_held",
+    *(f"r.{c} AS r_{c}" for c in _REDUNDANCY_NAMES),
+]
+_PROXY_PART = ", ".join(_PROXY_SELECTED)
+_PROXY_WIDTH = len(_PROXY_SELECTED) - 1 + len(CONFIG_COLUMNS)  # CONFIG_SELECT is a column per field
+_INSTANCE_PART = ", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)
+_COLUMNS = f"{_PROXY_PART}, {_INSTANCE_PART}"
 _AGGREGATE = f"""
 SELECT {_COLUMNS}
   FROM proxies p
@@ -53,17 +72,24 @@ _READ_LOCKED = (
 # config and posture are read as of the statement's snapshot, taken before any wait for the lock. If
 # another writer committed in between, the locked row's `write_seq` (the newest) differs from the
 # snapshot's and the caller reads again (`read_locked`) in a statement of its own.
+# Each proxy comes as a row of its own (its instance columns NULL) followed by one row per instance
+# (its proxy columns NULL but the id): the proxy's forty-odd values are decoded once rather than once
+# per instance, which was a fifth of a status change's CPU in the driver.
+_PROXY_NULLS = ", ".join(["i.proxy_id"] + ["NULL"] * (_PROXY_WIDTH - 1))
 _LOCK_AND_READ = f"""
 WITH target AS MATERIALIZED ({{target}}),
 locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id IN (SELECT proxy_id FROM target)
                          ORDER BY proxy_id, id FOR UPDATE)
-SELECT t.proxy_id AS locked_id, t.write_seq AS locked_seq, p.write_seq AS seen_seq, {_COLUMNS}
+SELECT t.proxy_id AS locked_id, t.write_seq AS locked_seq, p.write_seq AS seen_seq, {_PROXY_PART},
+       {", ".join(f"NULL AS i_{c}" for c in INSTANCE_NAMES)}
   FROM target t
   LEFT JOIN proxies p ON p.proxy_id = t.proxy_id
   LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
   LEFT JOIN proxy_redundancy_status r ON r.proxy_id = p.proxy_id
-  LEFT JOIN locked i ON i.proxy_id = p.proxy_id
- ORDER BY t.proxy_id, i.id
+UNION ALL
+SELECT i.proxy_id, NULL, NULL, {_PROXY_NULLS}, {_INSTANCE_PART}
+  FROM locked i
+ ORDER BY locked_id, i_id NULLS FIRST
 """
 
 
@@ -74,7 +100,8 @@ def lock_and_read(con: Connection, target: str, **params: Any) -> list[str]:
     lock (else it reads them again)."""
     rows = con.rows_as_dicts(_LOCK_AND_READ.format(target=target), **params)
     ids = list(dict.fromkeys(str(r["locked_id"]) for r in rows))
-    if all(r["seen_seq"] is not None and r["seen_seq"] == r["locked_seq"] for r in rows):
+    proxies = [r for r in rows if r["locked_seq"] is not None]  # an instance's row has none
+    if all(r["seen_seq"] is not None and r["seen_seq"] == r["locked_seq"] for r in proxies):
         con.prefetched.update({a.proxy_id: a for a in _aggregates(rows)})
     return ids
 

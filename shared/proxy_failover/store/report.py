@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..domain.health import Judged
 from ..domain.models import CHECK_HISTORY, HealthStatus, MetricsSample
 from ..identity import Principal
 from .db import Connection
@@ -52,7 +53,8 @@ WITH target AS (
             WHEN 'healthy' THEN i.health_status = 'healthy'
                  OR (i.health_status = 'unhealthy' AND i.consecutive_successes + 1 < t.rise)
             ELSE true END
-    RETURNING {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}, t.active_instance_id
+    RETURNING {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}, t.active_instance_id,
+              t.fall, t.rise, t.strategy = 'least_connections' OR t.shares_by_connections AS by_connections
 ), stored_metrics AS ({METRICS_INSERT} WHERE EXISTS (SELECT 1 FROM updated))
 , history AS (
     -- the report's place in the instance's check history (the ring of its reports)
@@ -79,8 +81,9 @@ def report_fast(
     metrics: MetricsSample | None,
     *,
     record_checks: bool = True,
-) -> tuple[bool, Listed | None]:
-    """(found, instance): the instance after the report when this path applied, else None."""
+) -> tuple[bool, Listed | None, Judged | None]:
+    """(found, instance, judged): the instance after the report and what judged it when this path
+    applied, else None."""
     row = con.one(
         _REPORT_FAST,
         id=instance_id,
@@ -94,7 +97,8 @@ def report_fast(
     )
     assert row is not None
     if not row["found"]:
-        return False, None
+        return False, None, None
     if row["i_id"] is None:
-        return True, None
-    return True, Listed(instance_from_row(row, prefix="i_"), row["active_instance_id"] == row["i_id"])
+        return True, None, None
+    listed = Listed(instance_from_row(row, prefix="i_"), row["active_instance_id"] == row["i_id"])
+    return True, listed, Judged(row["fall"], row["rise"], row["by_connections"])
