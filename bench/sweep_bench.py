@@ -254,7 +254,7 @@ def sweep_cost() -> list[Figure]:
 def answer_parsing() -> list[Figure]:
     """The probe's reading of an answer (RFC 9112: interim 1xx skipped, bodies as framed) against the
     first-line scan it replaced, on the answer a healthy instance gives, in one run: CPU per answer."""
-    from proxy_failover.checks.http_answer import HttpAnswer
+    from proxy_failover.http_answer import HttpAnswer
 
     typical = (
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from proxy_failover.checks.http_answer import BODY_LIMIT, HEAD_LIMIT, HttpAnswer
+from proxy_failover.http_answer import BODY_LIMIT, HEAD_LIMIT, HttpAnswer
 
 
 def read(raw: bytes, *, want_body: bool = True, piece: int = 0, close: bool = True) -> HttpAnswer:
@@ -142,3 +142,33 @@ def test_any_split_of_the_bytes_reads_the_same_answer(body, chunk, piece, framin
     whole, pieces = read(raw), read(raw, piece=piece)
     assert whole.status == pieces.status == 200
     assert whole.body == pieces.body == body
+
+
+@pytest.mark.parametrize(
+    ("raw", "reusable"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", True),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", False),
+        (b"HTTP/1.1 200 OK\r\nconnection: Keep-Alive, Close\r\nContent-Length: 2\r\n\r\nok", False),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", False),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", True),
+    ],
+)
+def test_an_answer_read_whole_says_whether_its_connection_may_carry_another(raw, reusable):
+    answer = HttpAnswer(want_body=True)
+    assert answer.feed(raw)
+    assert (answer.status, answer.body, answer.reusable) == (200, b"ok" if b"ok" in raw else b"", reusable)
+
+
+def test_an_answer_read_until_close_or_cut_short_is_never_reused():
+    until_close = HttpAnswer(want_body=True)
+    until_close.feed(b"HTTP/1.1 200 OK\r\n\r\nok")
+    until_close.closed()
+    cut = HttpAnswer(want_body=True)
+    cut.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok")
+    assert not cut.reusable
+    cut.closed()
+    assert until_close.status == cut.status == 200
+    assert not until_close.reusable and not cut.reusable

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..domain.models import ProbeOptions
-from .http_answer import HttpAnswer
+from ..http_answer import HttpAnswer
 from .policy import ProbeTarget, TargetPolicy, host_address, parse_target
 
 USER_AGENT = "proxy-failover-health/1.0"

@@ -1,4 +1,5 @@
-"""Reading a probe's HTTP/1.x answer as RFC 9112 frames it, incrementally and with bounds, pure.
+"""Reading an HTTP/1.x answer as RFC 9112 frames it, incrementally and with bounds, pure: a probe's
+answer, and SNS's to a publish.
 
 What a health check needs of an answer: its final status (interim 1xx answers, such as `100 Continue`
 sent unasked or `103 Early Hints`, come before it and are skipped), and, when the probe looks for text,
@@ -34,6 +35,7 @@ class HttpAnswer:
     __slots__ = (
         "_buffer",
         "_chunk_left",
+        "_closes",
         "_framing",
         "_head_size",
         "_interim",
@@ -55,10 +57,23 @@ class HttpAnswer:
         self._chunk_left = 0
         self._framing: tuple[str, int] = ("close", 0)  # ("length", n) | ("chunked", 0) | ("close", 0)
         self._interim = False  # the head being read is a 1xx answer's
+        self._closes = False  # the sender ends the connection after this answer
 
     @property
     def done(self) -> bool:
         return self._state == _DONE
+
+    @property
+    def reusable(self) -> bool:
+        """The answer was read whole and the connection may carry the next request (HTTP/1.1 without
+        `Connection: close`, its body framed by length or chunks and within the body limit)."""
+        return (
+            self.done
+            and self.status is not None
+            and not self._closes
+            and self._framing[0] != "close"
+            and len(self.body) < BODY_LIMIT
+        )
 
     def feed(self, data: bytes) -> bool:
         """More of the answer; True once it can be judged (later bytes are ignored)."""
@@ -71,6 +86,7 @@ class HttpAnswer:
 
     def closed(self) -> None:
         """The connection ended: a body read until close is complete; anything else is cut short."""
+        self._closes = True
         if self._state == _DONE:
             return
         if self._state == _UNTIL_CLOSE:
@@ -121,6 +137,7 @@ class HttpAnswer:
             self._fail("not an HTTP response")
             return True
         status = int(found.group(3))
+        self._closes = found.group(1, 2) != (b"1", b"1")
         if 100 <= status < 200 and status != 101:
             self._state = _HEADERS  # an interim answer: its header lines, then the next status line
             self._interim = True
@@ -152,7 +169,9 @@ class HttpAnswer:
         if not colon:
             return  # not a field line (an obsolete fold, say): nothing a probe needs
         name = name.strip().lower()
-        if name == b"transfer-encoding":
+        if name == b"connection" and b"close" in value.lower():
+            self._closes = True
+        elif name == b"transfer-encoding":
             codings = [c.strip().lower() for c in value.split(b",") if c.strip()]
             self._framing = ("chunked", 0) if codings and codings[-1] == b"chunked" else ("close", 0)
         elif name == b"content-length" and self._framing[0] != "chunked":
