@@ -7,6 +7,7 @@ import time
 from proxy_failover.domain.models import EventStatus, HealthStatus, MetricsSample
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
+from proxy_failover.service import health as health_memory
 
 from bench.common import Figure, fresh_database, report
 
@@ -42,6 +43,9 @@ def _scenario(db, service: FailoverService, proxy: str) -> list[tuple[str, int, 
     _, trips_report, _ = _counted(db, lambda: service.report_health(OWNER, a, HealthStatus.HEALTHY, metrics))
     service.report_health(OWNER, a, HealthStatus.UNHEALTHY, None)
     service.report_health(OWNER, a, HealthStatus.UNHEALTHY, None)
+    # The worst case: a process that has not answered for this instance before tries the one
+    # statement first (one that has goes straight to the engine, a round trip fewer).
+    health_memory._last_seen.clear()
     _, trips_failover, _ = _counted(db, lambda: service.report_health(OWNER, a, HealthStatus.UNHEALTHY, None))
     _, trips_evaluate, _ = _counted(db, lambda: service.evaluate(OWNER, proxy))
     _, trips_list, _ = _counted(db, lambda: service.list_instances(OWNER, proxy))
