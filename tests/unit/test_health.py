@@ -6,8 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
-from proxy_failover.domain.health import apply_check, flapping, status_after
-from proxy_failover.domain.models import FailoverConfig, HealthStatus, Instance
+from proxy_failover.domain.health import Judged, apply_check, flapping, report_settles, status_after
+from proxy_failover.domain.models import (
+    FailoverConfig,
+    HealthStatus,
+    Instance,
+    LoadBalancingAlgorithm,
+    Strategy,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 H, U, K = HealthStatus.HEALTHY, HealthStatus.UNHEALTHY, HealthStatus.UNKNOWN
@@ -116,3 +122,35 @@ def test_the_flap_history_keeps_only_what_can_decide_flapping():
         instance, _ = apply_check(instance, result, config, start + timedelta(seconds=k))
         assert len(instance.status_changes) <= config.flap_threshold
     assert instance.is_flapping
+
+
+@given(
+    st.lists(st.sampled_from([H, U]), max_size=8),
+    st.sampled_from([H, U]),
+    st.integers(1, 4),
+    st.integers(1, 4),
+)
+def test_a_report_settles_exactly_when_the_state_machine_keeps_the_status(history, result, fall, rise):
+    """The rule that picks a report's path is the state machine's own: a report settles (only counters
+    move) when and only when apply_check leaves the status as it was."""
+    config = FailoverConfig(unhealthy_threshold=fall, healthy_threshold=rise, flap_threshold=100)
+    before, _ = feed(history, config)
+    after, _ = apply_check(before, result, config, T0 + timedelta(days=1))
+    settles = report_settles(before, result, Judged.of(config), connections=False)
+    assert settles == (after.health_status is before.health_status)
+
+
+def test_a_connection_count_settles_nothing_where_connections_route():
+    instance, _ = feed([H])
+    for config in (
+        FailoverConfig(failover_strategy=Strategy.LEAST_CONNECTIONS),
+        FailoverConfig(
+            enable_load_balancing=True, load_balancing_algorithm=LoadBalancingAlgorithm.LEAST_CONNECTIONS
+        ),
+    ):
+        assert not report_settles(instance, H, Judged.of(config), connections=True)
+        assert report_settles(instance, H, Judged.of(config), connections=False)
+    assert report_settles(instance, H, Judged.of(FailoverConfig()), connections=True)
+    assert not report_settles(
+        instance._replace(is_flapping=True), H, Judged.of(FailoverConfig()), connections=False
+    )

@@ -41,10 +41,9 @@ class Judged:
 
     @classmethod
     def of(cls, config: FailoverConfig) -> Judged:
-        least = Strategy.LEAST_CONNECTIONS
-        by_connections = config.failover_strategy is least or (
+        by_connections = config.failover_strategy == Strategy.LEAST_CONNECTIONS or (
             config.enable_load_balancing
-            and config.load_balancing_algorithm is LoadBalancingAlgorithm.LEAST_CONNECTIONS
+            and config.load_balancing_algorithm == LoadBalancingAlgorithm.LEAST_CONNECTIONS
         )
         return cls(config.unhealthy_threshold, config.healthy_threshold, by_connections)
 
