@@ -17,6 +17,7 @@ from proxy_failover.settings import Settings, reset_settings
 from proxy_failover.sweep import Sweeper
 
 from bench.common import Figure, fresh_database, median, report
+from local.emulators import bounded
 from tests.fleet import FleetProcess, populate
 
 PROXIES = int(os.environ.get("BENCH_SWEEP_PROXIES", "2500"))
@@ -111,8 +112,8 @@ def detection_latency(vantages: tuple[str, ...] = ("local",)) -> list[Figure]:
             db.autocommit().run("DELETE FROM vantages")
             for name in vantages:
                 claims.register_vantage(db.autocommit(), name)
-        sns = boto3.client("sns", region_name="eu-west-1", endpoint_url=endpoint)
-        sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=endpoint)
+        sns = boto3.client("sns", region_name="eu-west-1", endpoint_url=endpoint, config=bounded())
+        sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=endpoint, config=bounded())
         topic = sns.create_topic(Name="bench")["TopicArn"]
         queue = sqs.create_queue(QueueName="bench")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -318,7 +319,7 @@ def remote_vantage_path() -> list[Figure]:
     )
     spans = []
     with fresh_database() as (_, db), mock_aws():
-        sqs = boto3.client("sqs", region_name="eu-west-1")
+        sqs = boto3.client("sqs", region_name="eu-west-1", config=bounded())
         work = sqs.create_queue(QueueName="far-work")["QueueUrl"]
         results = sqs.create_queue(QueueName="far-results")["QueueUrl"]
         os.environ.update({"PROBE_ALLOW_LOOPBACK": "true", "SWEEP_RESULTS_QUEUE_URL": results})

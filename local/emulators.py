@@ -29,6 +29,14 @@ REGION = "eu-west-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # moto takes any
 
 
+def bounded() -> Any:
+    """botocore settings for the local tools' and tests' own AWS calls: each one bounded, as the
+    service's are (an emulator that hangs must not hang the stack or a test; a long poll waits 20 s)."""
+    from botocore.config import Config
+
+    return Config(connect_timeout=5, read_timeout=30, retries={"total_max_attempts": 2, "mode": "standard"})
+
+
 def say(message: str) -> None:
     print(f"[local] {message}", flush=True)
 
@@ -114,6 +122,7 @@ def _serve(notifications: Path, parent: int, ready: Path, echo: bool, port: int 
         endpoint_url=endpoint,
         aws_access_key_id=keys[0],
         aws_secret_access_key=keys[1],
+        config=bounded(),
     )
     sqs = boto3.client(
         "sqs",
@@ -121,6 +130,7 @@ def _serve(notifications: Path, parent: int, ready: Path, echo: bool, port: int 
         endpoint_url=endpoint,
         aws_access_key_id=keys[0],
         aws_secret_access_key=keys[1],
+        config=bounded(),
     )
     topic = sns.create_topic(Name="proxy-failover-events-local")["TopicArn"]
     queue = sqs.create_queue(QueueName="local-notifications")["QueueUrl"]

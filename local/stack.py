@@ -460,7 +460,7 @@ class Stack:
             return
         import boto3
 
-        from .emulators import CREDENTIALS, REGION, Emulators
+        from .emulators import CREDENTIALS, REGION, Emulators, bounded
 
         emulators = Emulators.start(
             self.config.notifications_file,
@@ -482,7 +482,12 @@ class Stack:
             }
         )
         # Each vantage's workers' queue, as deployed: the dispatcher sends, WorkQueueConsumer runs workers.
-        sqs = boto3.client("sqs", region_name=os.environ["AWS_DEFAULT_REGION"], endpoint_url=endpoint)
+        sqs = boto3.client(
+            "sqs",
+            region_name=os.environ["AWS_DEFAULT_REGION"],
+            endpoint_url=endpoint,
+            config=bounded(),
+        )
         vantages = self.config.vantages
         for vantage in vantages:
             url = sqs.create_queue(QueueName=f"sweep-work-{vantage}")["QueueUrl"]

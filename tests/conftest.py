@@ -13,6 +13,7 @@ from proxy_failover.store.db import Database, set_database
 from proxy_failover.store.migrate import migrate
 
 from local import embedded_pg
+from local.emulators import bounded
 
 from .helpers import ROOT, SECRET, fresh_fleet
 
@@ -98,8 +99,8 @@ def sns(monkeypatch: pytest.MonkeyPatch, aws_endpoint: str) -> Iterator[dict[str
     import boto3
     from proxy_failover.notify.publisher import reset_client
 
-    sns_client = boto3.client("sns", region_name="eu-west-1", endpoint_url=aws_endpoint)
-    sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=aws_endpoint)
+    sns_client = boto3.client("sns", region_name="eu-west-1", endpoint_url=aws_endpoint, config=bounded())
+    sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=aws_endpoint, config=bounded())
     name = uuid.uuid4().hex[:12]
     topic = sns_client.create_topic(Name=f"proxy-failover-events-{name}")["TopicArn"]
     queue_url = sqs.create_queue(QueueName=f"notifications-{name}")["QueueUrl"]

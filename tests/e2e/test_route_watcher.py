@@ -20,6 +20,7 @@ import boto3
 import pytest
 from proxy_failover_client import Client, Route, RouteWatcher
 
+from local.emulators import bounded
 from tests.e2e.running import RunningStack, free_port, start_stack
 from tests.e2e.test_local_stack import wait_for
 from tests.helpers import token
@@ -82,7 +83,7 @@ def watcher_for(stack: RunningStack, proxy_ids: list[str], **options: Any) -> Ro
 
 
 def sqs_of(stack: RunningStack) -> Any:
-    return boto3.client("sqs", region_name=REGION, endpoint_url=stack.sns_endpoint())
+    return boto3.client("sqs", region_name=REGION, endpoint_url=stack.sns_endpoint(), config=bounded())
 
 
 def test_a_switch_reaches_the_callback_and_the_file_without_polling(quiet, tmp_path):

@@ -19,6 +19,7 @@ from proxy_failover.settings import Settings
 from proxy_failover.store.connect import params_from_url
 from proxy_failover.store.db import Database
 
+from local.emulators import bounded
 from tests.e2e.running import RunningStack, start_stack
 from tests.helpers import token
 from tests.servers import HangingServer
@@ -257,8 +258,8 @@ def test_the_stack_signs_for_an_sns_of_the_users_own_without_credentials(migrate
         host, port = moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         keys = {"aws_access_key_id": "x", "aws_secret_access_key": "x", "region_name": "eu-west-1"}
-        sns = boto3.client("sns", endpoint_url=endpoint, **keys)
-        sqs = boto3.client("sqs", endpoint_url=endpoint, **keys)
+        sns = boto3.client("sns", endpoint_url=endpoint, config=bounded(), **keys)
+        sqs = boto3.client("sqs", endpoint_url=endpoint, config=bounded(), **keys)
         topic = sns.create_topic(Name="mine")["TopicArn"]
         queue = sqs.create_queue(QueueName="mine")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

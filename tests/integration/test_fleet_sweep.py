@@ -20,6 +20,7 @@ from proxy_failover.store import claims, retention
 from proxy_failover.store.claims import Backlog
 from proxy_failover.sweep import Sweeper
 
+from local.emulators import bounded
 from tests.fleet import FleetProcess, populate
 from tests.helpers import function, sample_event
 from tests.integration.test_sweep import settings
@@ -58,7 +59,7 @@ def work_queue(monkeypatch):
     from moto import mock_aws
 
     with mock_aws():
-        sqs = boto3.client("sqs", region_name="eu-west-1")
+        sqs = boto3.client("sqs", region_name="eu-west-1", config=bounded())
         url = sqs.create_queue(QueueName="sweep-work")["QueueUrl"]
         monkeypatch.setenv("SWEEP_WORK_QUEUE_URL", url)
         reset_settings()

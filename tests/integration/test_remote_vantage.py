@@ -19,6 +19,7 @@ from proxy_failover.settings import reset_settings
 from proxy_failover.store import claims
 from proxy_failover.sweep import Sweeper
 
+from local.emulators import bounded
 from tests.integration.test_sweep import make_proxy, settings
 from tests.servers import FleetServer
 
@@ -28,7 +29,7 @@ OWNER = Principal("owner")
 @pytest.fixture
 def queues(monkeypatch):
     with mock_aws():
-        sqs = boto3.client("sqs", region_name="eu-west-1")
+        sqs = boto3.client("sqs", region_name="eu-west-1", config=bounded())
         work = sqs.create_queue(QueueName="far-work")["QueueUrl"]
         results = sqs.create_queue(QueueName="vantage-results")["QueueUrl"]
         monkeypatch.setenv("PROBE_ALLOW_LOOPBACK", "true")

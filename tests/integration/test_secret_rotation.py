@@ -12,6 +12,7 @@ from proxy_failover.errors import DatabaseUnavailable
 from proxy_failover.settings import Settings
 from proxy_failover.store.db import Database
 
+from local.emulators import bounded
 from tests.password_pg import PasswordCluster
 
 
@@ -43,7 +44,7 @@ def test_a_refused_login_reads_the_secret_again_and_reconnects(cluster, monkeypa
     admin.connection().run("CREATE ROLE rotating LOGIN PASSWORD 'first-password'")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     with mock_aws():
-        secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+        secrets = boto3.client("secretsmanager", region_name="eu-west-1", config=bounded())
         arn = secrets.create_secret(Name="db", SecretString=json.dumps({"password": "first-password"}))["ARN"]
         settings = Settings.from_environ(
             {
@@ -82,7 +83,7 @@ def test_the_secret_is_read_again_once_it_is_older_than_its_maximum_age(cluster,
     admin.connection().run("CREATE ROLE aging LOGIN PASSWORD 'first-password'")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     with mock_aws():
-        secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+        secrets = boto3.client("secretsmanager", region_name="eu-west-1", config=bounded())
         arn = secrets.create_secret(Name="db", SecretString=json.dumps({"password": "first-password"}))["ARN"]
         base = {
             "DB_HOST": "127.0.0.1",

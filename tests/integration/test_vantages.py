@@ -14,6 +14,7 @@ from proxy_failover.settings import Settings
 from proxy_failover.store import claims
 from proxy_failover.sweep import Sweeper
 
+from local.emulators import bounded
 from tests.helpers import drain
 from tests.integration.test_sweep import active_of, make_proxy, settings
 from tests.servers import FleetServer
@@ -289,7 +290,7 @@ def test_an_idle_vantage_is_not_absent_and_a_stopped_one_with_work_is(two_vantag
     from proxy_failover.dispatch import dispatch
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", sns["endpoint"])  # the work queues: no worker ever reads them
-    sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=sns["endpoint"])
+    sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=sns["endpoint"], config=bounded())
     queues = ",".join(f"{v}={sqs.create_queue(QueueName=f'work-{v}')['QueueUrl']}" for v in SOURCES)
     con = two_vantages.autocommit()
     long_ago = (
