@@ -4,7 +4,7 @@ admin: all)."""
 from typing import Any
 
 from proxy_failover.api.router import Api, QueryBool, QueryCursor, QueryInt, QueryText, Request, Tagged
-from proxy_failover.api.views import entity_tag, proxy_summary_view
+from proxy_failover.api.views import proxy_summary_view
 from proxy_failover.ids import PROXY_ID_CHARACTERS
 from proxy_failover.service.fleet import FleetUseCases
 
@@ -44,7 +44,7 @@ def list_proxies(request: Request[None, dict[str, Any]]) -> Tagged:
         limit=query["limit"],
         after=query["cursor"],
     ).map(proxy_summary_view)
-    return Tagged(page, entity_tag({"data": page.items, "next": page.next_key}))
+    return Tagged(page)  # tagged by its body
 
 
 handler = api.handler

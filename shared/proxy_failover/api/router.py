@@ -51,10 +51,12 @@ class Request(NamedTuple, Generic[B, Q]):
 
 
 class Tagged(NamedTuple):
-    """A view with an entity tag: answered 304 (no body) to a request whose If-None-Match names it."""
+    """A view with an entity tag: answered 304 (no body) to a request whose If-None-Match names it.
+    Without a tag of its own (`etag` None), the tag is that of the answer's body, hashed as it is
+    serialised once (a page of 100 proxies was serialised twice, for its tag and for its body)."""
 
     view: Any
-    etag: str
+    etag: str | None = None
 
 
 class Said(NamedTuple):
@@ -232,6 +234,24 @@ def _response(status: int, payload: Any, headers: dict[str, str] | None = None) 
     }
 
 
+def body_tag(body: str) -> str:
+    """The strong entity tag of an answer's body (as `etags.entity_tag` spells a tag)."""
+    import hashlib
+
+    return f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
+
+
+def _answered_by_tag(request: Request[Any, Any], etag: str, headers: dict[str, str]) -> bool:
+    """Set the ETag header; True when the request's If-None-Match names it (the answer is then 304)."""
+    headers["ETag"] = etag
+    named = _entity_tags(request.header("If-None-Match"))
+    return etag in named or "*" in named
+
+
+def _not_modified(headers: dict[str, str]) -> dict[str, Any]:
+    return {"statusCode": 304, "headers": headers, "body": "", "isBase64Encoded": False}
+
+
 def error_response(exc: ProxyFailoverError) -> dict[str, Any]:
     status = status_for(exc)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
@@ -356,12 +376,11 @@ class Api:
             if isinstance(result, dict) and "statusCode" in result:
                 return result  # a raw response (e.g. a static document)
             headers: dict[str, str] = {}
+            tagged, tag = isinstance(result, Tagged), None
             if isinstance(result, Tagged):
-                headers["ETag"] = result.etag
-                named = _entity_tags(request.header("If-None-Match"))
-                if result.etag in named or "*" in named:
-                    return {"statusCode": 304, "headers": headers, "body": "", "isBase64Encoded": False}
-                result = result.view
+                if result.etag is not None and _answered_by_tag(request, result.etag, headers):
+                    return _not_modified(headers)
+                tag, result = result.etag, result.view
             message = route.message
             if isinstance(result, Said):
                 result, message = result.view, result.message
@@ -373,7 +392,12 @@ class Api:
                 payload = {"data": result}
             if message:
                 payload["message"] = message
-            return _response(route.status, payload, headers)
+            response = _response(route.status, payload, headers)
+            if tagged and tag is None:
+                if _answered_by_tag(request, body_tag(response["body"]), headers):
+                    return _not_modified(headers)
+                response["headers"]["ETag"] = headers["ETag"]
+            return response
         except ProxyFailoverError as exc:
             if status_for(exc) == 503:  # the database refused: an alarm counts these
                 emit_metric(get_settings(), "DatabaseUnavailable", 1)
