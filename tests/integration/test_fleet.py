@@ -3,6 +3,7 @@ instance's check history (23), through the handlers against PostgreSQL."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -186,9 +187,11 @@ def test_a_page_is_one_round_trip_and_walks_the_index_at_10k_proxies(db):
         # the degraded ones from their postures' partial index, each proxy then by its key
         ({"degraded": True}, "proxies_pkey"),
         ({"degraded": True, "after": "big-05000"}, "proxies_pkey"),
+        ({"degraded": True, "owner": "team-b"}, "proxies_pkey"),
     ]
-    for params, index in cases:
-        plan = plan_of_list(con, limit=101, **params)
+    # each page as planned for its own parameters, and as the plan PostgreSQL keeps for any
+    for (params, index), generic in itertools.product(cases, (False, True)):
+        plan = plan_of_list(con, limit=101, generic=generic, **params)
         scans = rows_read_of_proxies(plan)
         # the page's rows from an index, in order: no scan of the fleet, no sort of it
         assert len(scans) == 1 and scans[0][0] == "Index Scan", (params, scans)
