@@ -62,10 +62,16 @@ SELECT {_COLUMNS}
  ORDER BY p.proxy_id, i.id
 """
 # Proxies this transaction has locked, their instances locked too (in id order, as every writer does).
+# One proxy (a writer's, after a lock that created it or waited for another writer) by equality:
+# PostgreSQL keeps one plan for it, where an array of ids had it plan every execution anew.
 _READ_LOCKED = (
     "WITH locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id = ANY(CAST(:ids AS text[]))"
     " ORDER BY proxy_id, id FOR UPDATE) "
     + _AGGREGATE.format(instances="locked", where="p.proxy_id = ANY(CAST(:ids AS text[]))")
+)
+_READ_ONE_LOCKED = (
+    "WITH locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id = :id ORDER BY id FOR UPDATE) "
+    + _AGGREGATE.format(instances="locked", where="p.proxy_id = :id")
 )
 # A lock and the read of what it locked in one statement: `{target}` locks proxies and returns their
 # `proxy_id, write_seq`. The instances are locked too, so their rows are the newest; the proxy row,
@@ -143,6 +149,8 @@ def read_locked(con: Connection, proxy_ids: list[str]) -> list[ProxyAggregate]:
     wanted = sorted(set(proxy_ids))
     if wanted and all(p in con.prefetched for p in wanted):
         return [con.prefetched[p] for p in wanted]
+    if len(wanted) == 1:
+        return _aggregates(con.rows_as_dicts(_READ_ONE_LOCKED, id=wanted[0]))
     return _aggregates(con.rows_as_dicts(_READ_LOCKED, ids=proxy_ids))
 
 
