@@ -59,8 +59,8 @@ class ProxySummary:
 
 
 # A page in byte order of the id after a key, for one owner or all. Each combination of filters is
-# its own statement text (prepared once per connection): PostgreSQL plans it for exactly those
-# conditions, walking an index in order and stopping after :limit rows. The counts of each proxy's
+# its own statement text (prepared once per connection), planned for exactly those conditions:
+# walking an index in order and stopping after :limit rows. The counts of each proxy's
 # instances, and its active one's name, come from one walk of its few index entries. The limit
 # reaches the planner as a sub-select: a plan for "LIMIT $n" then costs what each page's plan costs,
 # so PostgreSQL keeps the one generic plan instead of planning every page anew (planning was a
@@ -117,7 +117,7 @@ def _list_sql(conditions: tuple[str, ...]) -> str:
     )
     by_owner = "owner" in conditions and "degraded_only" not in conditions
     # the degraded ones are walked in their postures' order, an owner's kept by its proxy's key
-    written = {**_CONDITIONS, "owner": "p.owner_id = :owner"} if not by_owner else _CONDITIONS
+    written = _CONDITIONS if by_owner else {**_CONDITIONS, "owner": "p.owner_id = :owner"}
     where = " AND ".join(written[c].format(key=key) for c in conditions) or "true"
     order = f'p.owner_id, ({key} COLLATE "C")' if by_owner else f'({key} COLLATE "C")'
     rows = f"{base}\n WHERE {where}\n ORDER BY {order} LIMIT (SELECT CAST(:limit AS bigint))"
@@ -193,8 +193,10 @@ def plan_of_list(con: Connection, *, generic: bool = False, **params: Any) -> di
 
 
 def _literal(value: str | int | bool) -> str:
-    if isinstance(value, bool | int):
-        return str(value).upper() if isinstance(value, bool) else str(int(value))
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
     return "'" + str(value).replace("'", "''") + "'"
 
 
