@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import pytest
 from proxy_failover.domain.models import HealthStatus, MetricsSample
@@ -11,6 +12,7 @@ from proxy_failover.errors import SourceNotActive
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
 from proxy_failover.settings import Settings
+from proxy_failover.store.db import Database
 from proxy_failover.sweep import Sweeper
 
 from tests.fleet import FleetProcess, populate
@@ -200,6 +202,7 @@ def test_all_first_writes_of_one_owner_succeed_and_another_owner_gets_not_found(
 
 
 def test_the_ledger_is_stamped_under_the_lock_so_newest_first_follows_the_switches(db):
+    import os
     from datetime import UTC, datetime
 
     owner_service = FailoverService(db)
@@ -215,23 +218,30 @@ def test_the_ledger_is_stamped_under_the_lock_so_newest_first_follows_the_switch
             OWNER, ids[-1], HealthStatus.HEALTHY, MetricsSample(connection_count=100 if name == "a" else 0)
         )
     a, b, c = ids
-    operator_done = threading.Event()
+    reporter = FailoverService(db)
+    report = closing_thread(db, lambda: reporter.report_health(OWNER, c, HealthStatus.UNHEALTHY, None))
+    watcher = Database.from_url(os.environ["DATABASE_URL"])
 
-    def slow_clock() -> datetime:
-        """Reads the time, then is held up (as a process may be between reading the clock and writing)."""
-        read = datetime.now(UTC)
-        operator_done.wait(3)
-        return read
+    def operator_clock() -> datetime:
+        """The operator's time, read under its lock (as every writer's is) once a report that will
+        take c down has been sent and waits for that lock: the report began before the time the
+        operator's switch is stamped with, and switches after it."""
+        report.start()
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        deadline = time.monotonic() + 10
+        while watcher.connection().run(waiting) == [[0]] and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return datetime.now(UTC)
 
-    reporter = FailoverService(db, clock=slow_clock)
-    # Given a report that will take c down, started first
-    thread = closing_thread(db, lambda: reporter.report_health(OWNER, c, HealthStatus.UNHEALTHY, None))
-    thread.start()
-    # When an operator switches a -> c meanwhile, and the report then fails the proxy over c -> b
-    owner_service.execute_failover(ADMIN, "order", a, c, "operator")
-    operator_done.set()
-    thread.join()
-    # Then the ledger read newest first is the chain of switches, each starting where the last ended
+    # Given an operator switching a -> c, whose lock is held when a report that takes c down is sent
+    owner_service.clock = operator_clock
+    try:
+        owner_service.execute_failover(ADMIN, "order", a, c, "operator")
+        report.join()
+    finally:
+        watcher.discard()
+    # Then the report, stamped under the lock after the switch, failed the proxy over c -> b, and the
+    # ledger read newest first is the chain of switches, each starting where the last ended
     chain = [
         (e.source_instance_id, e.target_instance_id)
         for e in owner_service.list_events(OWNER, "order", 10).items
