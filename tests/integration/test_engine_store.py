@@ -260,3 +260,29 @@ def test_a_lock_nobody_contended_reads_the_aggregate_with_it(db):
         (aggregate,) = proxy_state.read_locked(con, ["alone"])
         assert con.statements == before  # read by the lock statement itself
         assert sorted(i.name for i in aggregate.instances) == ["i0", "i1"]
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_a_proxy_its_lock_created_is_known_without_a_read_and_as_a_read_shows_it(db, held):
+    """The first write of a proxy creates it in its lock statement, whose snapshot cannot see the new
+    row: the aggregate is then the empty proxy, as a read after the lock finds it."""
+    from proxy_failover.store import locks
+
+    if held:  # the fleet's brake, which every aggregate carries
+        db.autocommit().run("UPDATE fleet_safety SET auto_failover = 'held'")
+    with db.transaction() as con:
+        locks.ensure_proxy(con, "fresh", OWNER)
+        before = con.statements
+        (known,) = proxy_state.read_locked(con, ["fresh"])
+        assert con.statements == before  # no statement: known from the lock
+        (read,) = proxy_state._aggregates(con.rows_as_dicts(proxy_state._READ_ONE_LOCKED, id="fresh"))
+        assert known == read
+        assert known.owner_id == OWNER.owner and known.automatic_held is held and not known.instances
+    # A proxy that exists is not taken for a new one: its lock reads it as it stands
+    service = FailoverService(db)
+    fleet(service, "fresh", 2, {"unhealthy_threshold": 1})
+    with db.transaction() as con:
+        locks.ensure_proxy(con, "fresh", OWNER)
+        (existing,) = proxy_state.read_locked(con, ["fresh"])
+        assert sorted(i.name for i in existing.instances) == ["i0", "i1"]
+        assert existing.config.unhealthy_threshold == 1

@@ -86,27 +86,34 @@ _LOCK_AND_READ = f"""
 WITH target AS MATERIALIZED ({{target}}),
 locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id IN (SELECT proxy_id FROM target)
                          ORDER BY proxy_id, id FOR UPDATE)
-SELECT t.proxy_id AS locked_id, t.write_seq AS locked_seq, p.write_seq AS seen_seq, {_PROXY_PART},
+SELECT t.proxy_id AS locked_id, t.write_seq AS locked_seq, p.write_seq AS seen_seq,
+       t.owner_id AS locked_owner, t.created AS locked_new, {_PROXY_PART},
        {", ".join(f"NULL AS i_{c}" for c in INSTANCE_NAMES)}
   FROM target t
   LEFT JOIN proxies p ON p.proxy_id = t.proxy_id
   LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
   LEFT JOIN proxy_redundancy_status r ON r.proxy_id = p.proxy_id
 UNION ALL
-SELECT i.proxy_id, NULL, NULL, {_PROXY_NULLS}, {_INSTANCE_PART}
+SELECT i.proxy_id, NULL, NULL, NULL, NULL, {_PROXY_NULLS}, {_INSTANCE_PART}
   FROM locked i
  ORDER BY locked_id, i_id NULLS FIRST
 """
 
 
 def lock_and_read(con: Connection, target: str, **params: Any) -> list[str]:
-    """Run `target` (a statement that locks proxies, returning `proxy_id, write_seq`) with the read of
-    what it locked, in one round trip: the ids locked, in order. The aggregates are kept for the
-    engine's `read_locked` when no other writer committed between the statement's snapshot and its
-    lock (else it reads them again)."""
+    """Run `target` (a statement that locks proxies, returning `proxy_id, write_seq, owner_id,
+    created`) with the read of what it locked, in one round trip: the ids locked, in order. The
+    aggregates are kept for the engine's `read_locked` when no other writer committed between the
+    statement's snapshot and its lock (else it reads them again)."""
     rows = con.rows_as_dicts(_LOCK_AND_READ.format(target=target), **params)
     ids = list(dict.fromkeys(str(r["locked_id"]) for r in rows))
     proxies = [r for r in rows if r["locked_seq"] is not None]  # an instance's row has none
+    for r in proxies:
+        if r["locked_new"]:
+            # Created by this very statement, so its snapshot could not see the row; nothing can hang
+            # from it yet (no config, posture or instance): the new proxy is known without a read.
+            r.update(proxy_id=r["locked_id"], owner_id=r["locked_owner"], route_version=0)
+            r["seen_seq"] = r["locked_seq"]
     if all(r["seen_seq"] is not None and r["seen_seq"] == r["locked_seq"] for r in proxies):
         con.prefetched.update({a.proxy_id: a for a in _aggregates(rows)})
     return ids
