@@ -62,19 +62,19 @@ SELECT {_COLUMNS}
  ORDER BY p.proxy_id, i.id
 """
 # Proxies this transaction has locked, their instances locked too (in id order, as every writer does).
-# One proxy (a writer's, after a lock that created it or waited for another writer) by equality:
-# PostgreSQL keeps one plan for it, where an array of ids had it plan every execution anew.
 _READ_LOCKED = (
     "WITH locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id = ANY(CAST(:ids AS text[]))"
     " ORDER BY proxy_id, id FOR UPDATE) "
     + _AGGREGATE.format(instances="locked", where="p.proxy_id = ANY(CAST(:ids AS text[]))")
 )
+# One proxy (a writer's, after a lock that waited for another writer) by equality: PostgreSQL keeps
+# one plan for it, where an array of ids had it plan every execution anew.
 _READ_ONE_LOCKED = (
     "WITH locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id = :id ORDER BY id FOR UPDATE) "
     + _AGGREGATE.format(instances="locked", where="p.proxy_id = :id")
 )
 # A lock and the read of what it locked in one statement: `{target}` locks proxies and returns their
-# `proxy_id, write_seq`. The instances are locked too, so their rows are the newest; the proxy row,
+# `proxy_id, write_seq, owner_id, created`. The instances are locked too, so their rows are the newest; the proxy row,
 # config and posture are read as of the statement's snapshot, taken before any wait for the lock. If
 # another writer committed in between, the locked row's `write_seq` (the newest) differs from the
 # snapshot's and the caller reads again (`read_locked`) in a statement of its own.
