@@ -63,6 +63,9 @@ def db(migrated: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     reset_settings()
     database = Database.from_url(migrated)
     fresh_fleet(database.connection())
+    from proxy_failover.store import remembered
+
+    remembered.forget_all()  # proxies of earlier tests, by the same names
     set_database(database)
     from proxy_failover.service import get_service
 

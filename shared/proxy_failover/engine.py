@@ -18,9 +18,9 @@ from .clock import Clock, Jitter
 from .domain.change import Change, Check, Step, decide
 from .domain.models import ProxyAggregate
 from .domain.notices import Notice
-from .store import aggregate, changes
+from .store import aggregate, changes, remembered
 from .store.changes import OutboxRow
-from .store.db import Connection
+from .store.db import Connection, Guard
 
 __all__ = ["Change", "Check", "DryRun", "Step", "StepFor", "run"]
 
@@ -64,10 +64,72 @@ def run(
     decided = [decide(a, step_for(a, now), now=now, actor=actor, jitter=jitter) for a in aggregates]
     if dry_run:
         raise DryRun(decided)
+    return _write(
+        con,
+        decided,
+        {a.proxy_id: con.versions[a.proxy_id] for a in aggregates},
+        now=now,
+        outbox_grace_seconds=outbox_grace_seconds,
+        storm_threshold=storm_threshold,
+        record_checks=record_checks,
+    )
+
+
+def run_remembered(
+    con: Connection,
+    known: remembered.Known,
+    step_for: StepFor,
+    *,
+    clock: Clock,
+    actor: str,
+    jitter: Jitter,
+    outbox_grace_seconds: float,
+    storm_threshold: int,
+    record_checks: bool = True,
+) -> tuple[list[OutboxRow], list[Change]] | None:
+    """`run` for one proxy that this process remembers as its own last write left it: decided on that
+    copy and written behind a guard that confirms it under the lock (`store.remembered`), one round
+    trip in all. None, with nothing sent, when the proxy is not remembered or the copy refuses the
+    step (a refusal is only believed under the lock); `StaleRead` when the guard found it changed."""
+    proxy_id = known.proxy_id
+    found = None if proxy_id is None else remembered.recall(proxy_id)
+    if proxy_id is None or found is None:
+        return None
+    # Read after the copy was recalled: a switch committed before that recall is older than this
+    # time, and one committed after it changed the proxy row, which the guard then refuses.
+    now = clock()
+    try:
+        change = decide(found.aggregate, step_for(found.aggregate, now), now=now, actor=actor, jitter=jitter)
+    except Exception:  # whatever the copy made it refuse is decided again on a read
+        return None
+    return _write(
+        con,
+        [change],
+        {proxy_id: found.versions},
+        now=now,
+        outbox_grace_seconds=outbox_grace_seconds,
+        storm_threshold=storm_threshold,
+        record_checks=record_checks,
+        guard=remembered.guard(proxy_id, found.versions, known),
+    )
+
+
+def _write(
+    con: Connection,
+    decided: list[Change],
+    versions: dict[str, remembered.Versions],
+    *,
+    now: datetime,
+    outbox_grace_seconds: float,
+    storm_threshold: int,
+    record_checks: bool,
+    guard: Guard | None = None,
+) -> tuple[list[OutboxRow], list[Change]]:
+    """Write what was decided, then remember each proxy as the write left it."""
     outbox = [
         outbox_row(notice, c.before.proxy_id, c.before.owner_id, now) for c in decided for notice in c.notices
     ]
-    stored = changes.write(
+    written = changes.write(
         con,
         decided,
         outbox,
@@ -75,8 +137,12 @@ def run(
         outbox_grace_seconds=outbox_grace_seconds,
         storm_threshold=storm_threshold,
         record_checks=record_checks,
+        guard=guard,
     )
-    return stored, decided
+    for change in decided:
+        proxy_id = change.before.proxy_id
+        remembered.keep(change, versions[proxy_id], written.xid, proxy_id in written.proxies)
+    return written.outbox, decided
 
 
 def outbox_row(notice: Notice, proxy_id: str | None, owner_id: str | None, now: datetime) -> OutboxRow:

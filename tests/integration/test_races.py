@@ -12,6 +12,7 @@ from proxy_failover.errors import SourceNotActive
 from proxy_failover.identity import Principal
 from proxy_failover.service import FailoverService
 from proxy_failover.settings import Settings
+from proxy_failover.store import remembered
 from proxy_failover.store.db import Database
 from proxy_failover.sweep import Sweeper
 
@@ -234,6 +235,8 @@ def test_the_ledger_is_stamped_under_the_lock_so_newest_first_follows_the_switch
         return datetime.now(UTC)
 
     # Given an operator switching a -> c, whose lock is held when a report that takes c down is sent
+    # (the locked path, whose time is read under the lock: this process forgets its copies)
+    remembered.forget_all()
     owner_service.clock = operator_clock
     try:
         owner_service.execute_failover(ADMIN, "order", a, c, "operator")
@@ -248,6 +251,45 @@ def test_the_ledger_is_stamped_under_the_lock_so_newest_first_follows_the_switch
         if e.event_type in {"failover", "manual"}
     ]
     assert chain == [(c, b), (a, c)], chain
+
+
+def test_a_switch_decided_on_a_copy_that_another_switch_made_stale_is_stamped_after_it(db):
+    """A write on the process's copy reads its time before its lock (`store.remembered`): a switch
+    that commits in between changes the proxy row, so the guard sends the write back to the locked
+    path, which stamps it after that switch."""
+    from datetime import UTC, datetime
+
+    service = FailoverService(db)
+    ids = []
+    for k, name in enumerate("abc"):
+        data = {"instance_name": name, "instance_type": "standard", "priority": k, "weight": 1}
+        ids.append(str(service.register_instance(OWNER, "stale", data).instance.id))
+        service.report_health(OWNER, ids[-1], HealthStatus.HEALTHY, None)
+    a, b, c = ids
+    assert remembered.recall("stale") is not None
+    other = FailoverService(db)
+    times = []
+
+    def clock_then_another_switch():
+        times.append(datetime.now(UTC))
+        if len(times) == 1:  # read on the copy: another process switches a -> b before the guard
+            copy = remembered.recall("stale")
+            remembered.forget_all()
+            switch = closing_thread(db, lambda: other.execute_failover(ADMIN, "stale", a, b, "other"))
+            switch.start()
+            switch.join()
+            remembered._proxies["stale"] = copy
+        return times[-1]
+
+    service.clock = clock_then_another_switch
+    service.execute_failover(ADMIN, "stale", None, c, "operator")
+    assert len(times) == 2  # the copy's decision was refused by the guard, then made under the lock
+    chain = [
+        (e.source_instance_id, e.target_instance_id)
+        for e in service.list_events(OWNER, "stale", 10).items
+        if e.event_type in {"failover", "manual"}
+    ]
+    assert chain == [(b, c), (a, b)], chain
 
 
 def test_admins_setting_the_active_instance_at_once_all_succeed(db):

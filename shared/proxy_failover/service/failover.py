@@ -10,7 +10,7 @@ from ..errors import ProxyNotFound
 from ..identity import Principal
 from ..paging import Page
 from ..store import aggregate as proxy_state
-from ..store import events, locks
+from ..store import events, locks, remembered
 from .unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class FailoverUseCases(UnitOfWork):
             step,
             actor=principal.user_id,
             dry_run=dry_run,
+            known=remembered.Known(proxy_id, principal),
         )
         assert change.event is not None
         return change.event
@@ -114,7 +115,9 @@ class FailoverUseCases(UnitOfWork):
         from ..errors import EventAlreadyCompleted, EventNotFound
         from ..store.db import Connection
 
-        found: list[LedgerEvent] = []
+        # An event this process opened is known without a read; the guard checks it is still open.
+        opened = remembered.open_event(event_id)
+        found: list[LedgerEvent] = [] if opened is None else [opened]
 
         def lock(con: Connection) -> list[str]:
             proxy_id = locks.lock_proxy_of_event(con, event_id, principal)
@@ -129,7 +132,8 @@ class FailoverUseCases(UnitOfWork):
         def step(aggregate: object, now: object) -> Step:
             return Step(allow_automatic=False, completion=Completion(found[-1], status, error, duration_ms))
 
-        (change,) = self.write(lock, step, actor=principal.user_id)
+        known = remembered.Known(None if opened is None else opened.proxy_id, principal, event_id)
+        (change,) = self.write(lock, step, actor=principal.user_id, known=known)
         assert change.completed is not None
         return change.completed
 

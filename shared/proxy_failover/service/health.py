@@ -87,8 +87,14 @@ class HealthUseCases(UnitOfWork):
             find(aggregate.instances, instance_id)
             return Step(checks={instance_id: check}, report_key=key)
 
+        from ..store import remembered
+
+        # A keyed report is ordered by its lock (the key is read under it): it never takes the copy.
+        known = None
+        if idempotency_key is None:
+            known = remembered.Known(remembered.proxy_of_instance(instance_id), principal)
         try:
-            (change,) = self.write(lock, step, actor=SYSTEM_ACTOR)
+            (change,) = self.write(lock, step, actor=SYSTEM_ACTOR, known=known)
         except _Repeated as repeated:
             return repeated.answer
         after = change.instance(instance_id)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..identity import Principal
 from ..paging import Page
-from ..store import locks, reads
+from ..store import locks, reads, remembered
 from ..store.rows import Listed
 from .unit_of_work import UnitOfWork
 
@@ -85,7 +85,10 @@ class InstanceUseCases(UnitOfWork):
             return Step(allow_automatic=False, added=added)
 
         (change,) = self.write(
-            lambda con: [locks.ensure_proxy(con, proxy_id, principal)], step, actor=principal.user_id
+            lambda con: [locks.ensure_proxy(con, proxy_id, principal)],
+            step,
+            actor=principal.user_id,
+            known=remembered.Known(proxy_id, principal),
         )
         return Listed(change.instance(instance_id), change.active_instance_id == instance_id)
 
@@ -120,7 +123,12 @@ class InstanceUseCases(UnitOfWork):
                 edit=lambda xs: [i._replace(**fields) if i.id == instance_id else i for i in xs],
             )
 
-        (change,) = self.write(locked_proxy_of(instance_id, principal), step, actor=principal.user_id)
+        (change,) = self.write(
+            locked_proxy_of(instance_id, principal),
+            step,
+            actor=principal.user_id,
+            known=remembered.Known(remembered.proxy_of_instance(instance_id), principal),
+        )
         return Listed(change.instance(instance_id), change.active_instance_id == instance_id)
 
     def deregister_instance(self, principal: Principal, instance_id: str, *, force: bool = False) -> Listed:
@@ -155,7 +163,12 @@ class InstanceUseCases(UnitOfWork):
                 edit=lambda xs: [i for i in xs if i.id != instance_id],
             )
 
-        self.write(locked_proxy_of(instance_id, principal), step, actor=principal.user_id)
+        self.write(
+            locked_proxy_of(instance_id, principal),
+            step,
+            actor=principal.user_id,
+            known=remembered.Known(remembered.proxy_of_instance(instance_id), principal),
+        )
         return removed[-1]
 
 

@@ -12,6 +12,7 @@ from ..domain.routing import route_from_json
 from ..errors import ProxyNotFound
 from ..identity import Principal
 from .db import Connection
+from .remembered import Versions, instance_versions
 from .rows import (
     CONFIG_COLUMNS,
     CONFIG_SELECT,
@@ -52,8 +53,12 @@ _PROXY_PART = ", ".join(_PROXY_SELECTED)
 _PROXY_WIDTH = len(_PROXY_SELECTED) - 1 + len(CONFIG_COLUMNS)  # CONFIG_SELECT is a column per field
 _INSTANCE_PART = ", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)
 _COLUMNS = f"{_PROXY_PART}, {_INSTANCE_PART}"
+# Each row's version (the transaction that last wrote it), which a writer's remembered copy is checked
+# against (`store.remembered`).
+_AS_VERSION = "CAST(CAST({}.xmin AS text) AS bigint)"
+_LOCKED_INSTANCES = f"SELECT *, {_AS_VERSION.format('proxy_instances')} AS row_version FROM proxy_instances"
 _AGGREGATE = f"""
-SELECT {_COLUMNS}
+SELECT {_COLUMNS}, {_AS_VERSION.format("p")} AS p_version, {{instance_version}} AS i_version
   FROM proxies p
   LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
   LEFT JOIN proxy_redundancy_status r ON r.proxy_id = p.proxy_id
@@ -63,18 +68,20 @@ SELECT {_COLUMNS}
 """
 # Proxies this transaction has locked, their instances locked too (in id order, as every writer does).
 _READ_LOCKED = (
-    "WITH locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id = ANY(CAST(:ids AS text[]))"
+    f"WITH locked AS MATERIALIZED ({_LOCKED_INSTANCES} WHERE proxy_id = ANY(CAST(:ids AS text[]))"
     " ORDER BY proxy_id, id FOR UPDATE) "
-    + _AGGREGATE.format(instances="locked", where="p.proxy_id = ANY(CAST(:ids AS text[]))")
+    + _AGGREGATE.format(
+        instances="locked", instance_version="i.row_version", where="p.proxy_id = ANY(CAST(:ids AS text[]))"
+    )
 )
 # One proxy (a writer's, after a lock that waited for another writer) by equality: PostgreSQL keeps
 # one plan for it, where an array of ids had it plan every execution anew.
 _READ_ONE_LOCKED = (
-    "WITH locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id = :id ORDER BY id FOR UPDATE) "
-    + _AGGREGATE.format(instances="locked", where="p.proxy_id = :id")
+    f"WITH locked AS MATERIALIZED ({_LOCKED_INSTANCES} WHERE proxy_id = :id ORDER BY id FOR UPDATE) "
+    + _AGGREGATE.format(instances="locked", instance_version="i.row_version", where="p.proxy_id = :id")
 )
 # A lock and the read of what it locked in one statement: `{target}` locks proxies and returns their
-# `proxy_id, write_seq, owner_id, created`. The instances are locked too, so their rows are the newest; the proxy row,
+# `proxy_id, write_seq, owner_id, created, row_version`. The instances are locked too, so their rows are the newest; the proxy row,
 # config and posture are read as of the statement's snapshot, taken before any wait for the lock. If
 # another writer committed in between, the locked row's `write_seq` (the newest) differs from the
 # snapshot's and the caller reads again (`read_locked`) in a statement of its own.
@@ -84,17 +91,17 @@ _READ_ONE_LOCKED = (
 _PROXY_NULLS = ", ".join(["i.proxy_id"] + ["NULL"] * (_PROXY_WIDTH - 1))
 _LOCK_AND_READ = f"""
 WITH target AS MATERIALIZED ({{target}}),
-locked AS MATERIALIZED (SELECT * FROM proxy_instances WHERE proxy_id IN (SELECT proxy_id FROM target)
+locked AS MATERIALIZED ({_LOCKED_INSTANCES} WHERE proxy_id IN (SELECT proxy_id FROM target)
                          ORDER BY proxy_id, id FOR UPDATE)
 SELECT t.proxy_id AS locked_id, t.write_seq AS locked_seq, p.write_seq AS seen_seq,
        t.owner_id AS locked_owner, t.created AS locked_new, {_PROXY_PART},
-       {", ".join(f"NULL AS i_{c}" for c in INSTANCE_NAMES)}
+       {", ".join(f"NULL AS i_{c}" for c in INSTANCE_NAMES)}, t.row_version AS p_version, NULL AS i_version
   FROM target t
   LEFT JOIN proxies p ON p.proxy_id = t.proxy_id
   LEFT JOIN proxy_failover_configurations c ON c.proxy_id = p.proxy_id
   LEFT JOIN proxy_redundancy_status r ON r.proxy_id = p.proxy_id
 UNION ALL
-SELECT i.proxy_id, NULL, NULL, NULL, NULL, {_PROXY_NULLS}, {_INSTANCE_PART}
+SELECT i.proxy_id, NULL, NULL, NULL, NULL, {_PROXY_NULLS}, {_INSTANCE_PART}, NULL, i.row_version
   FROM locked i
  ORDER BY locked_id, i_id NULLS FIRST
 """
@@ -116,11 +123,16 @@ def lock_and_read(con: Connection, target: str, **params: Any) -> list[str]:
             r["seen_seq"] = r["locked_seq"]
     if all(r["seen_seq"] is not None and r["seen_seq"] == r["locked_seq"] for r in proxies):
         con.prefetched.update({a.proxy_id: a for a in _aggregates(rows)})
+        con.versions.update(_versions(rows))
     return ids
 
 
 # One proxy as one snapshot shows it, without locks (for decisions that change nothing).
-_READ_STATE = _AGGREGATE.format(instances="proxy_instances", where=f"p.proxy_id = :proxy_id AND {_VISIBLE}")
+_READ_STATE = _AGGREGATE.format(
+    instances="proxy_instances",
+    instance_version=_AS_VERSION.format("i"),
+    where=f"p.proxy_id = :proxy_id AND {_VISIBLE}",
+)
 
 
 def _aggregates(rows: list[dict[str, Any]]) -> list[ProxyAggregate]:
@@ -157,8 +169,24 @@ def read_locked(con: Connection, proxy_ids: list[str]) -> list[ProxyAggregate]:
     if wanted and all(p in con.prefetched for p in wanted):
         return [con.prefetched[p] for p in wanted]
     if len(wanted) == 1:
-        return _aggregates(con.rows_as_dicts(_READ_ONE_LOCKED, id=wanted[0]))
-    return _aggregates(con.rows_as_dicts(_READ_LOCKED, ids=proxy_ids))
+        rows = con.rows_as_dicts(_READ_ONE_LOCKED, id=wanted[0])
+    else:
+        rows = con.rows_as_dicts(_READ_LOCKED, ids=proxy_ids)
+    con.versions.update(_versions(rows))
+    return _aggregates(rows)
+
+
+def _versions(rows: list[dict[str, Any]]) -> dict[str, Versions]:
+    """Each proxy's row versions as read (its first row carries the proxy's; each instance's row its own)."""
+    found = {}
+    for proxy_id, group in groupby(rows, key=lambda r: r["proxy_id"]):
+        members = list(group)
+        first = members[0]
+        instances = {str(r["i_id"]): r["i_version"] for r in members if r["i_id"] is not None}
+        found[proxy_id] = Versions(
+            first["p_version"], instance_versions(instances), bool(first["automatic_held"])
+        )
+    return found
 
 
 def read_state(con: Connection, proxy_id: str, principal: Principal) -> ProxyAggregate:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from ..domain.change import Change, Recorded
 from ..domain.models import LedgerEvent, RouteAnswer
 from ..domain.routing import ramp_ends, route_json
-from .db import Connection
+from .db import Connection, Guard
 from .metrics import METRICS_INSERT, sample_row
 from .rows import CONFIG_COLUMNS, Listed, instance_state, listed_json, new_instance_row, recordset
 
@@ -262,7 +262,12 @@ _PARTS: dict[str, tuple[str, str]] = {
 @lru_cache(maxsize=256)
 def _statement(names: tuple[str, ...]) -> str:
     """The write statement of those parts (in `_PARTS`' order: instances before what refers to them)."""
-    return "WITH " + ",\n".join(f"{name} AS (\n{_PARTS[name][1]})" for name in names) + "\nSELECT 1"
+    # answers with the writing transaction's id: each row it wrote now carries it as its xmin
+    return (
+        "WITH "
+        + ",\n".join(f"{name} AS (\n{_PARTS[name][1]})" for name in names)
+        + "\nSELECT CAST(txid_current() % 4294967296 AS bigint)"
+    )
 
 
 # After the COMMIT, in the same message: the owners' storms decided on what has committed (theirs and
@@ -275,6 +280,15 @@ SELECT id, type, proxy_id, user_id, severity, message, n
 """
 
 
+class Written(NamedTuple):
+    """What a write left: the notifications to publish as they now stand, the writing transaction's
+    id (None: nothing was written) and the proxies whose own row it wrote."""
+
+    outbox: list[OutboxRow]
+    xid: int | None
+    proxies: set[str]
+
+
 def write(
     con: Connection,
     changes: list[Change],
@@ -284,12 +298,13 @@ def write(
     outbox_grace_seconds: float,
     storm_threshold: int,
     record_checks: bool = True,
-) -> list[OutboxRow]:
+    guard: Guard | None = None,
+) -> Written:
     """Persist the changes of many proxies and their notifications in one statement, whatever their
     number, with the transaction's COMMIT; when some notification pages
     (critical, of an owner, no drill's), the owners' storms are decided right after that COMMIT by a
-    statement in the same message. One round trip. Returns the notifications to publish as they now
-    stand: in a storm the write's pages are `warning`, and a fleet_incident leads them."""
+    statement in the same message. One round trip. In a storm the write's pages are `warning`, and a
+    fleet_incident leads them. A `guard` runs first in the same message (`store.remembered`)."""
     pages: dict[str, tuple[list[str], list[str]]] = {}
     for row in outbox:
         if _pages(row):
@@ -310,15 +325,7 @@ def write(
         "removed": [instance_id for c in changes for instance_id in c.removed],
         "report_keys": [_report_key(c) for c in changes if c.report_key is not None],
         "history": [_history_row(r) for c in changes for r in c.recorded] if record_checks else [],
-        "proxies": [
-            _proxy_row(c)
-            for c in changes
-            if c.active_changed
-            or c.config is not None
-            or c.drill_changed
-            or c.route_changed
-            or c.before.proxy_id in touched
-        ],
+        "proxies": [_proxy_row(c) for c in changes if _writes_proxy_row(c, touched)],
         "completions": [
             {
                 "id": x.event_id,
@@ -359,14 +366,17 @@ def write(
     }
     names = tuple(name for name, (recordset_of, _) in _PARTS.items() if parts[recordset_of])
     if not names:
-        return []  # the transaction's COMMIT goes on its own
+        if guard is not None:  # what was decided on memory holds only if the memory did
+            con.run(guard[0], commit=True, **guard[1])
+        return Written([], None, set())  # else the transaction's COMMIT goes on its own
+    own_rows = {c.before.proxy_id for c in changes if _writes_proxy_row(c, touched)}
     grace = float(outbox_grace_seconds)
     written = {name: recordset(rows) for name, rows in parts.items() if rows}
     statement = _statement(names)
     if not pages:
-        con.run(statement, commit=True, **written, now=now, grace=grace)
-        return outbox
-    decided = con.run_then(
+        ((xid,),) = con.run(statement, commit=True, guard=guard, **written, now=now, grace=grace)
+        return Written(outbox, xid, own_rows)
+    ((xid,),), decided = con.run_then(
         statement,
         dict(written, now=now, grace=grace),
         _STORMS,
@@ -381,8 +391,9 @@ def write(
             "threshold": storm_threshold,
             "grace": grace,
         },
+        guard=guard,
     )
-    return _as_decided(outbox, decided)
+    return Written(_as_decided(outbox, decided), xid, own_rows)
 
 
 def _as_decided(outbox: list[OutboxRow], decided: list[list[Any]] | None) -> list[OutboxRow]:
@@ -396,6 +407,16 @@ def _as_decided(outbox: list[OutboxRow], decided: list[list[Any]] | None) -> lis
     }
     incidents = [row for i, kind, *_ in decided if kind == "fleet_incident" for row in [changed[str(i)]]]
     return incidents + [changed.get(o.id, o) for o in outbox]
+
+
+def _writes_proxy_row(c: Change, touched: set[str]) -> bool:
+    return (
+        c.active_changed
+        or c.config is not None
+        or c.drill_changed
+        or c.route_changed
+        or c.before.proxy_id in touched
+    )
 
 
 def _pages(row: OutboxRow) -> bool:

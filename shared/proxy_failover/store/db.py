@@ -29,6 +29,7 @@ from .driver_errors import RETRYABLE, LoginRefused, server_reported, sqlstate, t
 
 logger = get_logger(__name__)
 T = TypeVar("T")
+Guard = tuple[str, dict[str, Any]]  # a statement, and its parameters, that must succeed first
 _IDLE = b"I"  # pg8000's record of the server's ReadyForQuery status: no transaction open
 
 
@@ -45,6 +46,7 @@ class Connection:
         "raw",
         "round_trips",
         "statements",
+        "versions",
     )
 
     def __init__(self, raw: Any) -> None:
@@ -57,19 +59,26 @@ class Connection:
         self.broken = False
         # what the transaction's lock statement read of the proxies it locked (aggregate.lock_and_read)
         self.prefetched: dict[str, Any] = {}
+        # the row versions of what the transaction read of its proxies (store.remembered.Versions)
+        self.versions: dict[str, Any] = {}
 
     @property
     def in_transaction(self) -> bool:
         # None: no statement has run on it yet (pg8000 records the status from the first one on)
         return self.begin_pending or self.raw._transaction_status not in (_IDLE, None)
 
-    def run(self, sql: str, *, commit: bool = False, **params: Any) -> list[list[Any]]:
+    def run(
+        self, sql: str, *, commit: bool = False, guard: Guard | None = None, **params: Any
+    ) -> list[list[Any]]:
         """Execute one statement and return its rows. Parameters are `:name` placeholders. Inside a
         transaction, the first statement also begins it; `commit=True` also commits it (after an
-        error, the transaction is rolled back instead)."""
+        error, the transaction is rolled back instead). A `guard` (statement, params) goes first in
+        the same message: when it fails, the statement does not run."""
         self.statements += 1
         try:
-            if not params:
+            if guard is not None:
+                rows = self._prepared(sql, params, commit, guard)
+            elif not params:
                 if self.begin_pending:
                     self.begin_pending = False
                     self._simple("BEGIN")
@@ -103,24 +112,32 @@ class Connection:
         self.run(sql)
 
     def run_then(
-        self, sql: str, params: dict[str, Any], after_sql: str, after_params: dict[str, Any]
-    ) -> list[list[Any]] | None:
+        self,
+        sql: str,
+        params: dict[str, Any],
+        after_sql: str,
+        after_params: dict[str, Any],
+        *,
+        guard: Guard | None = None,
+    ) -> tuple[list[list[Any]], list[list[Any]] | None]:
         """The transaction's last statement with its COMMIT, then `after_sql` on its own (committing by
         itself once the transaction has), all in one message: one round trip. The transaction's error
-        is raised; the after-statement's rows are returned, or None when it failed (what committed
-        stays committed, and that failure is only logged)."""
+        is raised; the statement's rows are returned with the after-statement's, or None when it
+        failed (what committed stays committed, and that failure is only logged)."""
         self.statements += 2
         try:
             prepared, after = self._prepare(sql), self._prepare(after_sql)
+            guarded = None if guard is None else (self._prepare(guard[0]), _encoded(guard[1]))
             begin, self.begin_pending = self.begin_pending, False
             self.round_trips += 1
-            _, then = _pipelined(
+            rows, then = _pipelined(
                 self.raw,
                 prepared,
                 _encoded(params),
                 begin=begin,
                 commit=True,
                 after=(after, _encoded(after_params)),
+                guard=guarded,
             )
         except Exception as exc:
             raise self._failed(exc) from exc
@@ -132,9 +149,8 @@ class Connection:
             logger.warning(
                 "the statement after a commit failed", extra={"error": f"{type(then).__name__}: {then}"}
             )
-            return None
-        rows: list[list[Any]] = then
-        return rows
+            return rows, None
+        return rows, then
 
     def _prepare(self, sql: str) -> Any:
         prepared = self.prepared.get(sql)
@@ -148,14 +164,15 @@ class Connection:
         self.round_trips += 1
         return self.raw.run(sql)
 
-    def _prepared(self, sql: str, params: dict[str, Any], commit: bool) -> Any:
+    def _prepared(self, sql: str, params: dict[str, Any], commit: bool, guard: Guard | None = None) -> Any:
         params = _encoded(params)
         prepared = self._prepare(sql)
+        guarded = None if guard is None else (self._prepare(guard[0]), _encoded(guard[1]))
         begin, self.begin_pending = self.begin_pending, False
         self.round_trips += 1
-        if not begin and not commit:
+        if not begin and not commit and guarded is None:
             return prepared.run(**params)
-        rows, _ = _pipelined(self.raw, prepared, params, begin=begin, commit=commit)
+        rows, _ = _pipelined(self.raw, prepared, params, begin=begin, commit=commit, guard=guarded)
         return rows
 
     def columns(self, sql: str) -> list[str]:
@@ -216,10 +233,12 @@ def _pipelined(
     begin: bool,
     commit: bool,
     after: tuple[Any, dict[str, Any]] | None = None,
+    guard: tuple[Any, dict[str, Any]] | None = None,
 ) -> tuple[Any, Any]:
-    """BEGIN, the prepared statement, COMMIT and an `after` statement (prepared, params) sent together,
-    then their answers read in order: one round trip. The first error of the transaction is raised;
-    after a failed statement PostgreSQL answers COMMIT by rolling back, so nothing is left half done.
+    """BEGIN, a `guard` statement (prepared, params), the prepared statement, COMMIT and an `after`
+    statement sent together, then their answers read in order: one round trip. The first error of the
+    transaction is raised (the guard's, when it failed: the statement then did not run); after a
+    failed statement PostgreSQL answers COMMIT by rolling back, so nothing is left half done.
     Returns the statement's rows and the after-statement's (or the exception it failed with)."""
     from pg8000.converters import make_params
     from pg8000.core import SYNC_MSG, Context, _flush, _write
@@ -227,8 +246,13 @@ def _pipelined(
     # Every value encoded before the first byte is written: one the driver refuses leaves nothing behind.
     values = make_params(raw.py_types, prepared.make_vals(params))
     after_values = None if after is None else make_params(raw.py_types, after[0].make_vals(after[1]))
+    guard_values = None if guard is None else make_params(raw.py_types, guard[0].make_vals(guard[1]))
     if begin:
         raw.send_QUERY("BEGIN")
+    if guard is not None:
+        raw.send_BIND(guard[0].name_bin, guard_values)
+        raw.send_EXECUTE()
+        _write(raw._sock, SYNC_MSG)
     raw.send_BIND(prepared.name_bin, values)
     raw.send_EXECUTE()
     _write(raw._sock, SYNC_MSG)
@@ -241,6 +265,10 @@ def _pipelined(
     _flush(raw._sock)
     first: Exception | None = None
     contexts = [Context("BEGIN")] if begin else []
+    if guard is not None:
+        contexts.append(
+            Context(columns=guard[0].cols, input_funcs=guard[0].input_funcs, statement=guard[0].statement)
+        )
     result = Context(columns=prepared.cols, input_funcs=prepared.input_funcs, statement=prepared.statement)
     contexts.append(result)
     if commit:
@@ -379,6 +407,7 @@ class Database:
         con = self.connection()
         con.begin_pending = True
         con.prefetched.clear()
+        con.versions.clear()
         try:
             yield con
             if con.in_transaction and not con.begin_pending:
@@ -393,6 +422,7 @@ class Database:
         finally:
             con.begin_pending = False
             con.prefetched.clear()
+            con.versions.clear()
             if con.broken:
                 self.discard()
 

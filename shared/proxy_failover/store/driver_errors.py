@@ -16,6 +16,13 @@ class LoginRefused(DatabaseUnavailable):
 _UNAVAILABLE_PREFIXES = ("08", "57P", "53")
 # Serialization failure, deadlock: the unit of work is run again.
 RETRYABLE = {"40001", "40P01"}
+# Raised by a remembered write's guard (`store.remembered`): the proxy changed since this process wrote it.
+_STALE = "PF409"
+
+
+class StaleRead(DatabaseError):
+    """A write decided on this process's memory of its proxy found that proxy changed since: it was
+    rolled back, and the writer locks and reads instead. Never reaches a client."""
 
 
 def translate(exc: Exception) -> Exception:
@@ -36,6 +43,8 @@ def translate(exc: Exception) -> Exception:
                 sqlstate=code,
                 internal=said,
             )
+        if code == _STALE:
+            return StaleRead("remembered proxy changed", internal=said)
         if code in {"28P01", "28000"}:  # invalid password, invalid authorization
             return LoginRefused("database unavailable", internal=said)
         if code.startswith(_UNAVAILABLE_PREFIXES):

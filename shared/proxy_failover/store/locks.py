@@ -19,19 +19,20 @@ from .db import Connection
 from .tenancy import VISIBLE as _VISIBLE
 from .tenancy import visible_to
 
-# Each returns what `aggregate.lock_and_read` takes: the proxy's id, its write sequence, its owner and
-# whether this statement created it.
+# Each returns what `aggregate.lock_and_read` takes: the proxy's id, its write sequence, its owner,
+# whether this statement created it, and the locked row's version (the transaction that wrote it).
+_VERSION = "CAST(CAST(p.xmin AS text) AS bigint) AS row_version"
 _LOCK = (
-    "SELECT p.proxy_id, p.write_seq, p.owner_id, false AS created FROM proxies p"
+    f"SELECT p.proxy_id, p.write_seq, p.owner_id, false AS created, {_VERSION} FROM proxies p"
     f" WHERE p.proxy_id = :proxy_id AND {_VISIBLE} FOR UPDATE"
 )
 _LOCK_OF_INSTANCE = f"""
-SELECT p.proxy_id, p.write_seq, p.owner_id, false AS created FROM proxies p
+SELECT p.proxy_id, p.write_seq, p.owner_id, false AS created, {_VERSION} FROM proxies p
  WHERE p.proxy_id = (SELECT proxy_id FROM proxy_instances WHERE id = CAST(:id AS uuid)) AND {_VISIBLE}
    FOR UPDATE
 """
 _LOCK_OF_EVENT = f"""
-SELECT p.proxy_id, p.write_seq, p.owner_id, false AS created FROM proxies p
+SELECT p.proxy_id, p.write_seq, p.owner_id, false AS created, {_VERSION} FROM proxies p
  WHERE p.proxy_id = (SELECT proxy_id FROM proxy_failover_events WHERE id = CAST(:id AS uuid) AND removed_at IS NULL)
    AND {_VISIBLE}
    FOR UPDATE
@@ -45,12 +46,12 @@ _LOCK_MANY = (
 # a concurrent creator's row is then waited for and returned even though this statement's snapshot
 # predates it, so all of one owner's first writes succeed; another owner's row is neither changed nor
 # returned (404). A row this statement inserted has no xmax yet; one it updated has its own.
-_ENSURE = """
+_ENSURE = f"""
 INSERT INTO proxies (proxy_id, owner_id)
 VALUES (:proxy_id, :user)
 ON CONFLICT (proxy_id) DO UPDATE SET updated_at = now()
  WHERE proxies.owner_id = :user OR CAST(:admin AS boolean)
-RETURNING proxy_id, write_seq, owner_id, xmax = 0 AS created
+RETURNING proxy_id, write_seq, owner_id, xmax = 0 AS created, {_VERSION.replace("p.xmin", "xmin")}
 """
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from ..domain.health import Judged
 from ..domain.models import CHECK_HISTORY, HealthStatus, MetricsSample
 from ..identity import Principal
+from . import remembered
 from .db import Connection
 from .metrics import METRICS_INSERT, sample_row
 from .rows import INSTANCE_NAMES, Listed, config_or_default, instance_from_row, recordset
@@ -53,7 +54,8 @@ WITH target AS (
             WHEN 'healthy' THEN i.health_status = 'healthy'
                  OR (i.health_status = 'unhealthy' AND i.consecutive_successes + 1 < t.rise)
             ELSE true END
-    RETURNING {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}, t.active_instance_id,
+    RETURNING {", ".join(f"i.{c} AS i_{c}" for c in INSTANCE_NAMES)}, CAST(CAST(i.xmin AS text) AS bigint) AS i_version,
+              t.active_instance_id,
               t.fall, t.rise, t.strategy = 'least_connections' OR t.shares_by_connections AS by_connections
 ), stored_metrics AS ({METRICS_INSERT} WHERE EXISTS (SELECT 1 FROM updated))
 , history AS (
@@ -101,4 +103,5 @@ def report_fast(
     if row["i_id"] is None:
         return True, None, None
     listed = Listed(instance_from_row(row, prefix="i_"), row["active_instance_id"] == row["i_id"])
+    remembered.reported(listed.instance, row["i_version"])
     return True, listed, Judged(row["fall"], row["rise"], row["by_connections"])
