@@ -179,3 +179,36 @@ def test_timestamps_read_back_as_the_instants_postgres_holds(db, zone):
             assert parsed == driver_array_in(text), (zone, value, text)
     finally:
         con.run("RESET TIME ZONE")
+
+
+def test_a_database_that_stops_answering_mid_statement_is_unavailable_within_its_bound(migrated):
+    """The socket's bound is kept by the kernel once connected: a statement whose answer does not come
+    (here the server sleeps past it) ends as DatabaseUnavailable, and the connection is not reused."""
+    from proxy_failover.settings import Settings
+
+    settings = Settings.from_environ({"DATABASE_URL": migrated, "DB_CONNECT_TIMEOUT_SECONDS": "0.5"})
+    database = Database.from_url(migrated, settings=settings)
+    con = database.connection()
+    assert con.run("SELECT 1") == [[1]]
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailable):
+        con.run("SELECT pg_sleep(5)")
+    assert time.monotonic() - started < 2.0
+    assert con.broken
+    assert database.connection() is not con  # a new connection, which answers
+    assert database.connection().run("SELECT 2") == [[2]]
+    database.discard()
+
+
+def test_a_database_that_accepts_and_never_answers_is_unavailable_within_its_bound():
+    from proxy_failover.settings import Settings
+
+    from tests.servers import HangingServer
+
+    with HangingServer() as server:
+        url = f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
+        settings = Settings.from_environ({"DATABASE_URL": url, "DB_CONNECT_TIMEOUT_SECONDS": "0.5"})
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable):
+            Database.from_url(url, settings=settings).connection()
+        assert time.monotonic() - started < 2.0

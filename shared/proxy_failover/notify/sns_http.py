@@ -24,6 +24,8 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
+from ..kernel_timeouts import bound_in_kernel
+
 SERVICE = "sns"
 VERSION = "2010-03-31"
 
@@ -220,7 +222,7 @@ class Client:
                 sock = _tls().wrap_socket(sock, server_hostname=self._host)
         except OSError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
-        sock.settimeout(self.read_timeout)
+        bound_in_kernel(sock, self.read_timeout)  # as settimeout, without a poll() before each call
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 

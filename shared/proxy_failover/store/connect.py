@@ -179,6 +179,7 @@ def open_connection(params: ConnectParams, settings: Settings) -> Any:
         )
     except Exception as exc:
         raise translate(exc) from exc
+    _bound_in_kernel(raw, settings.db_connect_timeout_seconds)
     raw.register_in_adapter(TIMESTAMPTZ, timestamptz_in)
     raw.register_in_adapter(TIMESTAMPTZ_ARRAY, timestamptz_array_in)
     # Ids stay text, as the server spells them (the service compares, stores and answers them as
@@ -187,3 +188,14 @@ def open_connection(params: ConnectParams, settings: Settings) -> Any:
     raw.register_in_adapter(UUID_ARRAY, text_array_in)
     raw.register_in_adapter(TEXT_ARRAY, text_array_in)
     return raw
+
+
+def _bound_in_kernel(raw: Any, seconds: float) -> None:
+    """Once connected, every read and write keeps its bound in the kernel (`kernel_timeouts`): pg8000
+    reads through its stream over the socket, which is replaced by one that raises on a timeout
+    (pg8000's internals: `_usock`, `_sock`; pyproject.toml pins the minor version)."""
+    from ..kernel_timeouts import bound_in_kernel, buffered_stream
+
+    bound_in_kernel(raw._usock, seconds)
+    stream, raw._sock = raw._sock, buffered_stream(raw._usock)
+    stream.close()  # the socket's own stream: nothing is left in it after the startup's last answer
