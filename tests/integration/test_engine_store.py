@@ -286,3 +286,69 @@ def test_a_proxy_its_lock_created_is_known_without_a_read_and_as_a_read_shows_it
         (existing,) = proxy_state.read_locked(con, ["fresh"])
         assert sorted(i.name for i in existing.instances) == ["i0", "i1"]
         assert existing.config.unhealthy_threshold == 1
+
+
+def test_a_status_change_reads_its_own_rows_only_however_large_the_fleet(db, monkeypatch):
+    """The write joins its rows to the tables by their keys: with thousands of other proxies, its plan
+    (the generic one a connection keeps) reads no table in full."""
+    from datetime import datetime as moment
+
+    from pg8000.native import to_statement
+    from proxy_failover.store.db import Connection
+
+    service = FailoverService(db)
+    a, b = fleet(service, "among-many", 2, {"unhealthy_threshold": 1, "healthy_threshold": 1})
+    for i in (a, b):
+        service.report_health(OWNER, i, HealthStatus.HEALTHY, None)
+    con = db.autocommit()
+    con.run(
+        "INSERT INTO proxies (proxy_id, owner_id) SELECT 'other-' || g, 'someone' FROM generate_series(1, 3000) g"
+    )
+    con.run(
+        "INSERT INTO proxy_instances (id, proxy_id, instance_name, created_at, updated_at)"
+        " SELECT gen_random_uuid(), 'other-' || g, 'i' || k, now(), now()"
+        " FROM generate_series(1, 3000) g, generate_series(1, 4) k"
+    )
+    con.run("ANALYZE")
+    writes = []
+    run = Connection.run
+
+    def noting_the_write(self, sql, **params):
+        if sql.startswith("WITH instances AS"):
+            writes.append((sql, {k: v for k, v in params.items() if k not in {"commit", "guard"}}))
+        return run(self, sql, **params)
+
+    run_then = Connection.run_then
+
+    def noting_the_paging_write(self, sql, params, *rest, **options):
+        if sql.startswith("WITH instances AS"):
+            writes.append((sql, params))
+        return run_then(self, sql, params, *rest, **options)
+
+    monkeypatch.setattr(Connection, "run", noting_the_write)
+    monkeypatch.setattr(Connection, "run_then", noting_the_paging_write)
+    service.report_health(OWNER, b, HealthStatus.UNHEALTHY, None)
+    monkeypatch.undo()
+    assert writes, "the status change wrote through one statement"
+    sql, params = writes[-1]
+    assert "UPDATE proxies" in sql and "UPDATE proxy_instances" in sql
+
+    def literal(value):
+        if value is None:
+            return "NULL"
+        if isinstance(value, int | float):
+            return str(value)
+        text = value.isoformat() if isinstance(value, moment) else str(value)
+        return "'" + text.replace("'", "''") + "'"
+
+    statement, make_values = to_statement(sql)
+    arguments = ", ".join(literal(v) for v in make_values(params))
+    con.run(f"PREPARE the_write AS {statement}")
+    try:
+        con.run("SET plan_cache_mode = force_generic_plan")
+        plan = "\n".join(row[0] for row in con.run(f"EXPLAIN EXECUTE the_write({arguments})"))
+    finally:
+        con.run("RESET plan_cache_mode")
+        con.run("DEALLOCATE the_write")
+    for table in ("proxies", "proxy_instances", "proxy_schedule", "proxy_failover_events"):
+        assert f"Seq Scan on {table} " not in plan, plan
