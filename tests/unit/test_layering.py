@@ -10,7 +10,18 @@ from tests.helpers import ROOT
 
 PACKAGE = ROOT / "shared" / "proxy_failover"
 # What each part may import from the layer (itself always). The bottom is cross-cutting.
-BOTTOM = {"errors", "ids", "identity", "paging", "settings", "observability", "clock", "etags", "http_answer"}
+BOTTOM = {
+    "errors",
+    "ids",
+    "identity",
+    "paging",
+    "settings",
+    "observability",
+    "clock",
+    "etags",
+    "http_answer",
+    "kernel_timeouts",
+}
 ALLOWED = {
     "domain": set(),
     "checks": {"domain"},  # (and the bottom: settings, observability)
