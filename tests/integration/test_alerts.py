@@ -613,3 +613,17 @@ def test_each_notification_type_arrives_with_its_attributes(db, sns, kind):
     assert {"id", "type", "proxyId", "userId", "occurredAt", "severity", "correlationId", "drill"} <= set(
         message
     )
+
+
+def test_a_flapping_backup_gets_one_recovery_cycle_and_one_notice_not_one_per_flap(db, sns):
+    _a, b = pair("flaps", flapThreshold=4, recoveryBackoffSeconds=300)
+    drain(sns)
+    for k in range(12):  # six times down and up: flapping from the fourth change
+        report(b["id"], "unhealthy" if k % 2 == 0 else "healthy")
+    sent = drain(sns)
+    assert len(of_type(sent, "instance_flapping")) == 1
+    # Before it flaps each down-up pair is a cycle of its own (two); once it flaps, the open cycle
+    # keeps its backoff across the flaps: no notice for the four downs that follow.
+    assert len(of_type(sent, "recovery_needed")) == 2
+    recoveries = [e for e in events("flaps") if e["eventType"] == "recovery"]
+    assert sorted(e["status"] for e in recoveries) == ["completed", "in_progress"], recoveries

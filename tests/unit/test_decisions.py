@@ -126,6 +126,25 @@ def test_recovery_cycle_closes_when_the_instance_is_healthy_again():
     assert plan.instances[1].recovery_attempts == 0
 
 
+def test_a_flapping_instance_keeps_one_recovery_cycle_and_its_backoff_across_its_flaps():
+    config = FailoverConfig(recovery_backoff_seconds=60, max_recovery_attempts=3)
+    fleet = [inst("a", 1), inst("b", 2, U, failures=3, successes=0, is_flapping=True)]
+    now, notices, steps = T0, [], []
+    for k in range(10):  # down and up every second, well within the backoff
+        plan = reconcile(fleet, "a", config, previous=None, now=now)
+        notices += [n.type for n in plan.notices if n.type == "recovery_needed"]
+        steps += [s.action for s in plan.recovery]
+        b = plan.instances[1]._replace(health_status=H if k % 2 == 0 else U)
+        fleet = [plan.instances[0], b]
+        now += timedelta(seconds=1)
+    assert notices == ["recovery_needed"] and steps == ["open"]
+    assert fleet[1].recovery_attempts == 1
+    # once it stops flapping and is healthy, the cycle closes
+    fleet = [fleet[0], fleet[1]._replace(health_status=H, is_flapping=False)]
+    plan = reconcile(fleet, "a", config, previous=None, now=now)
+    assert [s.action for s in plan.recovery] == ["complete"]
+
+
 def test_flapping_instance_is_not_a_failover_target():
     fleet = [inst("a", 1, U, failures=3), inst("b", 2, is_flapping=True), inst("c", 3)]
     plan = reconcile(fleet, "a", FailoverConfig(), previous=None, now=T0)

@@ -178,7 +178,10 @@ def _recovery(
             updated.append(instance)
             continue
         in_cycle = instance.recovery_attempts > 0 or instance.needs_attention
-        if instance.health_status is HealthStatus.HEALTHY and in_cycle:
+        # A flapping instance is not recovered by its healthy moments: its cycle stays open, so going
+        # down again sends no new first notice, and the next one keeps its backoff (damping spares
+        # on-call a recovery_needed per flap, and the ledger a cycle per flap).
+        if instance.health_status is HealthStatus.HEALTHY and in_cycle and not instance.is_flapping:
             steps.append(RecoveryStep(RecoveryAction.COMPLETE, instance.id, "instance healthy again"))
             instance = instance._replace(recovery_attempts=0, next_recovery_at=None, needs_attention=False)
         elif (
