@@ -164,7 +164,7 @@ def run() -> list[Figure]:
 
 HOT_CLIENTS = int(os.environ.get("BENCH_HOT_CLIENTS", "16"))
 HOT_SECONDS = float(os.environ.get("BENCH_HOT_SECONDS", "6"))
-HOT_ROUNDS = int(os.environ.get("BENCH_HOT_ROUNDS", "2"))
+HOT_ROUNDS = int(os.environ.get("BENCH_HOT_ROUNDS", "3"))
 TICK = os.sysconf("SC_CLK_TCK")
 
 

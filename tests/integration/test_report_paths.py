@@ -119,7 +119,8 @@ def test_a_report_predicted_wrongly_is_answered_and_stored_as_one_predicted_righ
 def test_a_status_change_the_process_foresaw_skips_the_one_statement_path(db):
     service = FailoverService(db)
     a, _b = _fleet(service, "foreseen", 1, 1)
-    for status in (HealthStatus.HEALTHY, HealthStatus.UNHEALTHY) * 2:  # every statement prepared
+    # every statement prepared, those of its flapping too (from the fourth change on)
+    for status in (HealthStatus.HEALTHY, HealthStatus.UNHEALTHY) * 3:
         service.report_health(OWNER, a, status, None)
     con = db.connection()
 
