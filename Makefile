@@ -61,7 +61,20 @@ token: $(STAMP)        ## print a user and an admin token for the local stack
 	$(PY) -m local.tokens
 
 test: $(STAMP) chromium ## the whole suite on real PostgreSQL (DATABASE_URL, else embedded)
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@# With a server at DATABASE_URL, the end-to-end tests (which spend most of their time waiting on
+	@# the processes they start: a stack, its SNS, a browser) run beside the rest, each part in a
+	@# database of its own, and both must pass. The embedded server is one process's: one run.
+	@if [ -n "$$DATABASE_URL" ] && [ -z "$(strip $(PYTEST_ARGS))" ]; then \
+	  e2e_log=$$(mktemp); \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/e2e >"$$e2e_log" 2>&1 & e2e=$$!; \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/unit tests/integration; rest=$$?; \
+	  wait $$e2e; e2e_status=$$?; \
+	  echo "--- tests/e2e"; cat "$$e2e_log"; rm -f "$$e2e_log"; \
+	  echo "tests/unit + tests/integration: exit $$rest; tests/e2e: exit $$e2e_status"; \
+	  test $$rest -eq 0 && test $$e2e_status -eq 0; \
+	else \
+	  $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); \
+	fi
 
 test-unit: $(STAMP)    ## the pure tests: domain, policy, bodies, settings, layering (no database)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
