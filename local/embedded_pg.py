@@ -48,9 +48,12 @@ def server_url(data_dir: Path) -> Iterator[str]:
 @contextmanager
 def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
     """A new, empty database on the server of `admin_url`; dropped (connections closed) afterwards."""
+    from proxy_failover.settings import get_settings
     from proxy_failover.store.db import Database
 
-    admin = Database.from_url(admin_url)
+    # CREATE and DROP DATABASE wait for a checkpoint, which on a busy machine outlasts the service's
+    # own bound on a read (DB_CONNECT_TIMEOUT_SECONDS, 5 s): these administrative statements get longer.
+    admin = Database.from_url(admin_url, settings=get_settings()._replace(db_connect_timeout_seconds=120.0))
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin.connection().run(f'CREATE DATABASE "{name}"')
     base, _, query = admin_url.partition("?")
