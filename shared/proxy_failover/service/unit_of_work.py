@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, jitter_source, utcnow
 from ..settings import Settings, get_settings
@@ -67,7 +67,6 @@ class UnitOfWork:
         made again as above."""
         from .. import engine
 
-        settings = self.settings
         outcome = None
         if known is not None and known.proxy_id is not None and not dry_run:
             outcome = self._write_remembered(known, step_for, actor)
@@ -77,18 +76,7 @@ class UnitOfWork:
             return changes
 
         def work(con: Connection) -> tuple[list[OutboxRow], list[Change]]:
-            return engine.run(
-                con,
-                lock(con),
-                step_for,
-                clock=self.clock,
-                actor=actor,
-                jitter=self.jitter,
-                outbox_grace_seconds=settings.outbox_grace_seconds,
-                storm_threshold=settings.notify_storm_threshold,
-                record_checks=settings.check_history,
-                dry_run=dry_run,
-            )
+            return engine.run(con, lock(con), step_for, **self._engine_options(actor), dry_run=dry_run)
 
         try:
             outbox, changes = self.db.run_in_transaction(work)
@@ -107,20 +95,9 @@ class UnitOfWork:
         proxy_id = known.proxy_id
         if proxy_id is None or remembered.recall(proxy_id) is None or not remembered.odds.worth_trying():
             return None
-        settings = self.settings
         try:
             written = self.db.run_in_transaction(
-                lambda con: engine.run_remembered(
-                    con,
-                    known,
-                    step_for,
-                    clock=self.clock,
-                    actor=actor,
-                    jitter=self.jitter,
-                    outbox_grace_seconds=settings.outbox_grace_seconds,
-                    storm_threshold=settings.notify_storm_threshold,
-                    record_checks=settings.check_history,
-                )
+                lambda con: engine.run_remembered(con, known, step_for, **self._engine_options(actor))
             )
         except StaleRead:
             remembered.forget(proxy_id)
@@ -129,6 +106,18 @@ class UnitOfWork:
         if written is not None:
             remembered.odds.record(current=True)
         return written
+
+    def _engine_options(self, actor: str) -> dict[str, Any]:
+        """What the engine takes from this unit of work and its settings, whichever path writes."""
+        settings = self.settings
+        return {
+            "clock": self.clock,
+            "actor": actor,
+            "jitter": self.jitter,
+            "outbox_grace_seconds": settings.outbox_grace_seconds,
+            "storm_threshold": settings.notify_storm_threshold,
+            "record_checks": settings.check_history,
+        }
 
     def _publish(self, outbox: Sequence[OutboxRow], publish: Publish | None) -> None:
         if publish is not None:
