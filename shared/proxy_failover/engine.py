@@ -139,7 +139,10 @@ def _write(
         record_checks=record_checks,
         guard=guard,
     )
-    for change in decided:
+    # Only a write of one proxy is remembered: the API's writes, the only ones that use the copy. The
+    # sweep's batches (hundreds of proxies, a process of their own) would pay for copies never read.
+    if len(decided) == 1:
+        (change,) = decided
         proxy_id = change.before.proxy_id
         remembered.keep(change, versions[proxy_id], written.xid, proxy_id in written.proxies)
     return written.outbox, decided

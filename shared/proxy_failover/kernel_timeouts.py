@@ -15,6 +15,8 @@ import struct
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from typing_extensions import Buffer
 
 
@@ -51,20 +53,20 @@ class _KernelTimed(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Buffer, /) -> int:
-        try:
-            return self._sock.recv_into(buffer)
-        except OSError as exc:
-            if timed_out(exc):
-                raise TimeoutError("timed out") from exc
-            raise
+        return _bounded(self._sock.recv_into, buffer)
 
     def write(self, data: Buffer, /) -> int:
-        try:
-            return self._sock.send(data)
-        except OSError as exc:
-            if timed_out(exc):
-                raise TimeoutError("timed out") from exc
-            raise
+        return _bounded(self._sock.send, data)
+
+
+def _bounded(call: Callable[[Buffer], int], data: Buffer) -> int:
+    """`call(data)`, its time running out raised as `TimeoutError`."""
+    try:
+        return call(data)
+    except OSError as exc:
+        if timed_out(exc):
+            raise TimeoutError("timed out") from exc
+        raise
 
 
 def buffered_stream(sock: socket.socket, size: int = 8192) -> io.BufferedRWPair:
