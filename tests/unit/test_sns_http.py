@@ -132,3 +132,50 @@ def test_credentials_come_from_the_environment_first(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s1")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "t1")
     assert sns_http.credentials() == sns_http.Credentials("AKIA1", "s1", "t1")
+
+
+def _slow_parse(status: int, raw: bytes) -> sns_http.Batch:
+    """The XML parser's reading alone (the fast path switched off)."""
+    original = sns_http._ALL_TAKEN
+    try:
+        sns_http._ALL_TAKEN = __import__("re").compile(rb"(?!)")
+        return sns_http.parse_batch(status, raw)
+    finally:
+        sns_http._ALL_TAKEN = original
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # compact, as the local sink answers
+        b'<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishBatchResult>'
+        b"<Successful><member><Id>0</Id><MessageId>m0</MessageId></member>"
+        b"<member><Id>1</Id><MessageId>m1</MessageId></member></Successful><Failed/></PublishBatchResult>"
+        b"</PublishBatchResponse>",
+        # pretty-printed, Failed first, MessageId before Id, a FIFO topic's sequence number
+        b'<?xml version="1.0"?>\n<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">\n'
+        b"  <PublishBatchResult>\n    <Failed/>\n    <Successful>\n      <member>\n"
+        b"        <MessageId>m9</MessageId>\n        <SequenceNumber>1</SequenceNumber>\n"
+        b"        <Id>9</Id>\n      </member>\n    </Successful>\n  </PublishBatchResult>\n"
+        b"  <ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>\n</PublishBatchResponse>\n",
+        # nothing taken (every entry refused): the parser's path
+        b"<PublishBatchResponse><PublishBatchResult><Successful/><Failed><member><Id>0</Id>"
+        b"<Code>InvalidParameter</Code><Message>too long</Message></member></Failed>"
+        b"</PublishBatchResult></PublishBatchResponse>",
+        # an id that needs an entity: the parser's path
+        b"<PublishBatchResponse><PublishBatchResult><Successful><member><Id>a&amp;b</Id>"
+        b"<MessageId>m</MessageId></member></Successful><Failed/></PublishBatchResult></PublishBatchResponse>",
+    ],
+)
+def test_an_answer_that_took_everything_reads_as_the_xml_parser_reads_it(answer):
+    read = sns_http.parse_batch(200, answer)
+    assert read == _slow_parse(200, answer)
+    assert read.successful or read.failed
+
+
+def test_an_error_answer_never_takes_the_fast_path():
+    answer = (
+        b"<ErrorResponse><Error><Code>Throttled</Code><Message>slow down</Message></Error></ErrorResponse>"
+    )
+    with pytest.raises(sns_http.Refused, match="Throttled"):
+        sns_http.parse_batch(200, answer)

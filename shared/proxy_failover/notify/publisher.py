@@ -132,7 +132,9 @@ def publish(messages: Sequence[Message], settings: Settings) -> Published:
         entries = [
             {
                 "Id": str(index),
-                "Message": m.message if isinstance(m.message, str) else json.dumps(m.message),
+                "Message": m.message
+                if isinstance(m.message, str)
+                else json.dumps(m.message, separators=(",", ":")),
                 "MessageAttributes": _attributes(m),
             }
             for index, m in enumerate(chunk)

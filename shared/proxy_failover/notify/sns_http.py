@@ -17,12 +17,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import socket
 import threading
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
 from ..kernel_timeouts import bound_in_kernel
 
@@ -84,6 +85,17 @@ def _signing_key(secret_key: str, day: str, region: str, service: str) -> bytes:
     return _hmac(_hmac(_hmac(_hmac(f"AWS4{secret_key}".encode(), day), region), service), "aws4_request")
 
 
+@lru_cache(maxsize=8)
+def _target(url: str) -> tuple[str, str, str]:
+    """A URL's Host header (its port only when not the scheme's), canonical path and query."""
+    parts = urlsplit(url)
+    default_port = {"https": 443, "http": 80}[parts.scheme]
+    host = parts.hostname or ""
+    if parts.port and parts.port != default_port:
+        host = f"{host}:{parts.port}"
+    return host, quote(parts.path or "/", safe="/-_.~"), parts.query
+
+
 def signed_headers(
     method: str,
     url: str,
@@ -98,11 +110,7 @@ def signed_headers(
     """`headers` with X-Amz-Date, the session token and the Authorization of Signature Version 4."""
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     day = moment[:8]
-    parts = urlsplit(url)
-    default_port = {"https": 443, "http": 80}[parts.scheme]
-    host = parts.hostname or ""
-    if parts.port and parts.port != default_port:
-        host = f"{host}:{parts.port}"
+    host, path, query = _target(url)
     signed = {**headers, "Host": host, "X-Amz-Date": moment}
     if creds.token:
         signed["X-Amz-Security-Token"] = creds.token
@@ -111,8 +119,8 @@ def signed_headers(
     request = "\n".join(
         [
             method,
-            quote(parts.path or "/", safe="/-_.~"),
-            parts.query,
+            path,
+            query,
             "".join(f"{k}:{canonical[k]}\n" for k in sorted(canonical)),
             names,
             hashlib.sha256(body).hexdigest(),
@@ -129,19 +137,31 @@ def signed_headers(
 
 
 def publish_batch_body(topic_arn: str, entries: list[dict[str, Any]]) -> bytes:
-    """PublishBatch in the Query protocol's form encoding (`entries` as boto3 takes them)."""
-    pairs: list[tuple[str, str]] = [("Action", "PublishBatch"), ("Version", VERSION), ("TopicArn", topic_arn)]
+    """PublishBatch in the Query protocol's form encoding (`entries` as boto3 takes them). The names
+    are the protocol's own (letters, digits and dots, never escaped); only values are."""
+    pairs = [f"Action=PublishBatch&Version={VERSION}&TopicArn={_form_value(topic_arn)}"]
     for n, entry in enumerate(entries, start=1):
         member = f"PublishBatchRequestEntries.member.{n}"
-        pairs += [(f"{member}.Id", entry["Id"]), (f"{member}.Message", entry["Message"])]
+        pairs.append(
+            f"{member}.Id={_form_value(entry['Id'])}&{member}.Message={_form_value(entry['Message'])}"
+        )
         for k, (name, value) in enumerate(sorted(entry.get("MessageAttributes", {}).items()), start=1):
             attribute = f"{member}.MessageAttributes.entry.{k}"
-            pairs += [
-                (f"{attribute}.Name", name),
-                (f"{attribute}.Value.DataType", value["DataType"]),
-                (f"{attribute}.Value.StringValue", value["StringValue"]),
-            ]
-    return urlencode(pairs, quote_via=quote).encode()
+            pairs.append(
+                f"{attribute}.Name={_form_value(name)}"
+                f"&{attribute}.Value.DataType={_form_value(value['DataType'])}"
+                f"&{attribute}.Value.StringValue={_form_value(value['StringValue'])}"
+            )
+    return "&".join(pairs).encode()
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _form_value(value: str) -> str:
+    """RFC 3986 percent-encoding of everything but the unreserved characters, as botocore sends it
+    (a value already unreserved, as most attributes are, is taken as it is)."""
+    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="-_.~")
 
 
 def _children(node: Any, name: str) -> list[Any]:
@@ -153,7 +173,21 @@ def _text(node: Any, name: str) -> str:
     return (found[0].text or "") if found else ""
 
 
+# SNS's answer when it took every entry: the Successful members' ids and an empty Failed. Read
+# without building a tree (a tenth of the time); any other answer goes through the XML parser.
+_ALL_TAKEN = re.compile(
+    rb"\s*(?:<\?xml[^>]*>\s*)?<PublishBatchResponse[^>]*>\s*<PublishBatchResult>\s*"
+    rb"(?:<Failed\s*/>\s*)?<Successful>((?:\s*<member>[^&]*?</member>)*)\s*</Successful>\s*"
+    rb"(?:<Failed\s*/>\s*)?</PublishBatchResult>"
+)
+_MEMBER_ID = re.compile(rb"<member>\s*(?:<[A-Za-z]+>[^<]*</[A-Za-z]+>\s*)*?<Id>([^<]*)</Id>")
+
+
 def parse_batch(status: int, raw: bytes) -> Batch:
+    if status == 200:
+        taken = _ALL_TAKEN.match(raw)
+        if taken is not None:
+            return Batch([i.decode() for i in _MEMBER_ID.findall(taken.group(1))], [])
     from xml.etree import ElementTree
 
     try:
