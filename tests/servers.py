@@ -213,3 +213,61 @@ class RawAnswerServer(_HoldingServer):
                 conn.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the probe had read what it needed and hung up
+
+
+class SlowSns:
+    """An SNS endpoint that takes every PublishBatch after `delay` seconds, answering as SNS does,
+    and keeps what it took: `batches`, the notification ids of each call (the Message's `id`)."""
+
+    def __init__(self, delay: float) -> None:
+        import json
+        from urllib.parse import parse_qsl
+
+        self.batches: list[list[str]] = []
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                form = dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+                entries = sorted(
+                    (k.split(".")[2], v)
+                    for k, v in form.items()
+                    if k.startswith("PublishBatchRequestEntries.member.") and k.endswith(".Id")
+                )
+                time.sleep(delay)
+                with lock:
+                    outer.batches.append(
+                        [
+                            json.loads(form[f"PublishBatchRequestEntries.member.{n}.Message"])["id"]
+                            for n, _ in entries
+                        ]
+                    )
+                members = "".join(
+                    f"<member><Id>{i}</Id><MessageId>m{i}</MessageId></member>" for _, i in entries
+                )
+                body = (
+                    "<PublishBatchResponse><PublishBatchResult>"
+                    f"<Successful>{members}</Successful><Failed/></PublishBatchResult></PublishBatchResponse>"
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

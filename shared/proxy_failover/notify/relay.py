@@ -5,6 +5,7 @@ publish timeout (see `publisher`)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,17 +41,122 @@ def _record(db: Database, published: Published) -> None:
 
 
 def deliver_now(db: Database, rows: Sequence[OutboxRow], settings: Settings) -> int:
-    """Publish rows just committed. On any failure they stay pending for the relay, which takes them
-    once their grace period is over. While SNS is known to be unreachable, this does not even try."""
+    """Publish rows just committed; the number SNS took. On any failure they stay pending for the
+    relay, which takes them once their grace period is over. While SNS is known to be unreachable,
+    this does not even try.
+
+    Writers that finish at the same moment publish together: the first publishes for every writer
+    that reaches this while it does, in one PublishBatch and one mark, and each waits for its own
+    rows' outcome, as it would have publishing alone. One request at a time (a Lambda environment)
+    always publishes its own."""
     if not rows or not settings.notifications_topic_arn or sns_unreachable():
         return 0
-    published = publish([_message(r) for r in rows], settings)
-    try:
-        _record(db, published)
-    except DatabaseUnavailable:
-        # Published but not marked: the relay sends them again after the grace period (ids dedupe).
-        logger.warning("could not mark notifications as sent", extra={"count": len(published.sent)})
-    return len(published.sent)
+    return _group_of(db, settings).deliver(list(rows))
+
+
+class _Ticket:
+    """One writer's rows. A follower waits on `done`, a lock held from the moment it queues, which
+    the leader of its batch (or the one handing it the lead) releases."""
+
+    __slots__ = ("done", "lead", "rows", "sent")
+
+    def __init__(self, rows: list[OutboxRow]) -> None:
+        self.rows, self.sent, self.lead = rows, 0, False
+        self.done: Any = None
+
+
+class _Group:
+    """Group publishing, as a database's group commit: whoever finds no one publishing leads; who
+    arrives meanwhile queues. The leader publishes its batch (itself and what had queued, at most a
+    PublishBatch's worth beyond its own), marks it, wakes the batch and hands the lead to the first
+    still queued. A writer waits at most one batch before its own (each bounded by SNS's timeouts,
+    and after a failure the breaker spares the next batch the wait)."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self._db, self._settings = db, settings
+        self._lock = threading.Lock()
+        self._queued: list[_Ticket] = []
+        self._leading = False
+
+    def deliver(self, rows: list[OutboxRow]) -> int:
+        ticket = _Ticket(rows)
+        with self._lock:
+            self._queued.append(ticket)
+            follows, self._leading = self._leading, True
+            if follows:
+                ticket.done = threading.Lock()
+                ticket.done.acquire()
+        if follows and not self._follow(ticket):
+            return ticket.sent
+        batch: list[_Ticket] = []
+        try:
+            with self._lock:
+                batch = self._take(ticket)
+            if sns_unreachable():  # the batch before failed: the relay takes these
+                return 0
+            messages = [_message(r) for t in batch for r in t.rows]
+            published = publish(messages, self._settings)
+            try:
+                _record(self._db, published)
+            except DatabaseUnavailable:
+                # Published but not marked: the relay sends them again after the grace period (ids dedupe).
+                logger.warning("could not mark notifications as sent", extra={"count": len(published.sent)})
+            taken = set(published.sent)
+            for t in batch:
+                t.sent = sum(1 for r in t.rows if r.id in taken)
+            return ticket.sent
+        finally:
+            with self._lock:
+                following = self._queued[0] if self._queued else None
+                self._leading = following is not None
+                if following is not None:
+                    following.lead = True
+            for t in batch:
+                if t is not ticket:
+                    t.done.release()
+            if following is not None:
+                following.done.release()
+
+    def _follow(self, ticket: _Ticket) -> bool:
+        """Wait for the batch that publishes `ticket`; True when it is handed the lead instead. A wait
+        longer than two batches' bounds gives up (its rows are in the outbox: the relay takes them)."""
+        settings = self._settings
+        bound = 2 * (settings.sns_connect_timeout_seconds + settings.sns_read_timeout_seconds) + 1
+        if ticket.done.acquire(timeout=bound):
+            return ticket.lead
+        with self._lock:
+            if ticket.lead:
+                return True
+            if ticket in self._queued:
+                self._queued.remove(ticket)
+        return False
+
+    def _take(self, leader: _Ticket) -> list[_Ticket]:
+        """The leader, then who queued before it took the lead, while they fill one PublishBatch
+        (called with the lock held)."""
+        self._queued.remove(leader)
+        batch, size = [leader], len(leader.rows)
+        while self._queued and size + len(self._queued[0].rows) <= _GROUP_MESSAGES:
+            taken = self._queued.pop(0)
+            batch.append(taken)
+            size += len(taken.rows)
+        return batch
+
+
+_GROUP_MESSAGES = 10  # one PublishBatch
+_groups: dict[tuple[int, int], _Group] = {}
+_groups_lock = threading.Lock()
+
+
+def _group_of(db: Database, settings: Settings) -> _Group:
+    key = (id(db), id(settings))
+    with _groups_lock:
+        group = _groups.get(key)
+        if group is None or group._db is not db or group._settings is not settings:
+            if len(_groups) > 64:  # databases and settings of tests come and go
+                _groups.clear()
+            group = _groups[key] = _Group(db, settings)
+        return group
 
 
 def relay_pending(db: Database, settings: Settings, limit: int = 500) -> dict[str, int]:
