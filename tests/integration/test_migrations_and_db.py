@@ -212,3 +212,56 @@ def test_a_database_that_accepts_and_never_answers_is_unavailable_within_its_bou
         with pytest.raises(DatabaseUnavailable):
             Database.from_url(url, settings=settings).connection()
         assert time.monotonic() - started < 2.0
+
+
+def _proxies_named(db, prefix: str) -> list[str]:
+    rows = db.autocommit().run(
+        "SELECT proxy_id FROM proxies WHERE proxy_id LIKE :p ORDER BY 1", p=f"{prefix}%"
+    )
+    return [r[0] for r in rows]
+
+
+INSERT_TWO = (
+    "INSERT INTO proxies (proxy_id, owner_id) SELECT unnest(CAST(:ids AS text[])), 'u' RETURNING proxy_id"
+)
+GUARD = "SELECT CASE WHEN CAST(:ok AS boolean) THEN 1 ELSE 1 / 0 END"
+
+
+def test_a_whole_transaction_in_one_message_commits_its_statements_together(db):
+    with db.transaction() as con:
+        rows = con.run(INSERT_TWO, commit=True, guard=(GUARD, {"ok": True}), ids=["one-a", "one-b"])
+        assert not con.in_transaction  # committed at the message's end
+    assert sorted(r[0] for r in rows) == ["one-a", "one-b"]
+    assert _proxies_named(db, "one-") == ["one-a", "one-b"]
+    # and the connection answers the next statement as ever
+    assert db.autocommit().run("SELECT 1") == [[1]]
+
+
+def test_a_whole_transaction_in_one_message_whose_guard_fails_writes_nothing(db):
+    with pytest.raises(ConstraintViolation) as refused:
+        with db.transaction() as con:
+            con.run(INSERT_TWO, commit=True, guard=(GUARD, {"ok": False}), ids=["two-a", "two-b"])
+    assert refused.value.sqlstate == "22012"  # the guard's division by zero, not a later statement's
+    assert _proxies_named(db, "two-") == []
+    assert not db.connection().broken and db.autocommit().run("SELECT 1") == [[1]]
+
+
+def test_a_whole_transaction_in_one_message_whose_statement_fails_keeps_nothing_of_it(db):
+    db.autocommit().run("INSERT INTO proxies (proxy_id, owner_id) VALUES ('three-b', 'u')")
+    with pytest.raises(ConstraintViolation):
+        with db.transaction() as con:  # three-a would go in, three-b is a duplicate: neither stays
+            con.run(INSERT_TWO, commit=True, guard=(GUARD, {"ok": True}), ids=["three-a", "three-b"])
+    assert _proxies_named(db, "three-") == ["three-b"]
+    assert db.autocommit().run("SELECT 1") == [[1]]
+
+
+def test_the_statement_after_a_one_message_transaction_sees_it_committed(db):
+    with db.transaction() as con:
+        rows, after = con.run_then(
+            INSERT_TWO,
+            {"ids": ["four-a", "four-b"]},
+            "SELECT count(*) FROM proxies WHERE proxy_id LIKE 'four-%' AND xmin::text::bigint <> txid_current()",
+            {},
+            guard=(GUARD, {"ok": True}),
+        )
+    assert len(rows) == 2 and after == [[2]]  # in a transaction of its own, after the commit

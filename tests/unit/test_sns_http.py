@@ -179,3 +179,12 @@ def test_an_error_answer_never_takes_the_fast_path():
     )
     with pytest.raises(sns_http.Refused, match="Throttled"):
         sns_http.parse_batch(200, answer)
+
+
+@given(st.text(max_size=300))
+def test_a_value_is_escaped_exactly_as_quote_escapes_it(text):
+    from urllib.parse import quote
+
+    assert sns_http._form_value(text) == quote(text, safe="-_.~")
+    message = __import__("json").dumps({"reason": text})
+    assert sns_http._form_value(message) == quote(message, safe="-_.~")

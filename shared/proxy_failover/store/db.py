@@ -239,7 +239,12 @@ def _pipelined(
     statement sent together, then their answers read in order: one round trip. The first error of the
     transaction is raised (the guard's, when it failed: the statement then did not run); after a
     failed statement PostgreSQL answers COMMIT by rolling back, so nothing is left half done.
-    Returns the statement's rows and the after-statement's (or the exception it failed with)."""
+    Returns the statement's rows and the after-statement's (or the exception it failed with).
+
+    A whole transaction in one message (`begin` and `commit`) needs neither BEGIN nor COMMIT: the
+    statements before one Sync are one implicit transaction, committed at the Sync, or rolled back
+    there at the first error, which makes PostgreSQL skip the rest (two statements fewer for it to
+    run, and for this side to write and read)."""
     from pg8000.converters import make_params
     from pg8000.core import SYNC_MSG, Context, _flush, _write
 
@@ -247,16 +252,18 @@ def _pipelined(
     values = make_params(raw.py_types, prepared.make_vals(params))
     after_values = None if after is None else make_params(raw.py_types, after[0].make_vals(after[1]))
     guard_values = None if guard is None else make_params(raw.py_types, guard[0].make_vals(guard[1]))
-    if begin:
+    implicit = begin and commit
+    if begin and not implicit:
         raw.send_QUERY("BEGIN")
     if guard is not None:
         raw.send_BIND(guard[0].name_bin, guard_values)
         raw.send_EXECUTE()
-        _write(raw._sock, SYNC_MSG)
+        if not implicit:
+            _write(raw._sock, SYNC_MSG)
     raw.send_BIND(prepared.name_bin, values)
     raw.send_EXECUTE()
     _write(raw._sock, SYNC_MSG)
-    if commit:
+    if commit and not implicit:
         raw.send_QUERY("COMMIT")
     if after is not None:
         raw.send_BIND(after[0].name_bin, after_values)
@@ -264,20 +271,27 @@ def _pipelined(
         _write(raw._sock, SYNC_MSG)
     _flush(raw._sock)
     first: Exception | None = None
-    contexts = [Context("BEGIN")] if begin else []
-    if guard is not None:
-        contexts.append(
-            Context(columns=guard[0].cols, input_funcs=guard[0].input_funcs, statement=guard[0].statement)
-        )
+    guarded = (
+        None
+        if guard is None
+        else Context(columns=guard[0].cols, input_funcs=guard[0].input_funcs, statement=guard[0].statement)
+    )
     result = Context(columns=prepared.cols, input_funcs=prepared.input_funcs, statement=prepared.statement)
-    contexts.append(result)
-    if commit:
-        contexts.append(Context("COMMIT"))
-    for context in contexts:
+    if implicit:
         try:
-            raw.handle_messages(context)
+            _read_to_sync(raw, [c for c in (guarded, result) if c is not None])
         except Exception as exc:
-            first = first or exc
+            first = exc
+    else:
+        contexts = [Context("BEGIN")] if begin else []
+        contexts += [c for c in (guarded, result) if c is not None]
+        if commit:
+            contexts.append(Context("COMMIT"))
+        for context in contexts:
+            try:
+                raw.handle_messages(context)
+            except Exception as exc:
+                first = first or exc
     prepared._context = result  # what pg8000's `columns` reads
     then: Any = None
     if after is not None:
@@ -293,6 +307,23 @@ def _pipelined(
     if first is not None:
         raise first
     return result.rows, then
+
+
+def _read_to_sync(raw: Any, contexts: list[Any]) -> None:
+    """The answers of statements executed before one Sync, each statement's into its own context
+    (a statement's answer ends with its CommandComplete); the first error is raised once the Sync's
+    ReadyForQuery is read, the connection then ready again."""
+    from pg8000.core import COMMAND_COMPLETE, READY_FOR_QUERY, _read, ci_unpack
+
+    at, code = 0, None
+    while code != READY_FOR_QUERY:
+        code, length = ci_unpack(_read(raw._sock, 5))
+        raw.message_types[code](_read(raw._sock, length - 4), contexts[min(at, len(contexts) - 1)])
+        if code == COMMAND_COMPLETE:
+            at += 1
+    for context in contexts:
+        if context.error is not None:
+            raise context.error
 
 
 class Database:
