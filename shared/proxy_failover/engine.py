@@ -10,7 +10,6 @@ each owner's pages are counted under a lock held for that one short statement.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from .clock import Clock, Jitter
 from .domain.change import Change, Check, Step, decide
 from .domain.models import ProxyAggregate
 from .domain.notices import Notice
+from .ids import random_uuid
 from .store import aggregate, changes, remembered
 from .store.changes import OutboxRow
 from .store.db import Connection, Guard
@@ -151,7 +151,7 @@ def _write(
 def outbox_row(notice: Notice, proxy_id: str | None, owner_id: str | None, now: datetime) -> OutboxRow:
     """A notice as the notification published for it (of no proxy and no owner: a fleet-wide one).
     Every notification carries a correlationId: its incident's, or (alone) its own id."""
-    notification_id = str(uuid.uuid4())
+    notification_id = random_uuid()
     message = {
         "id": notification_id,
         "type": notice.type.value,

@@ -265,3 +265,36 @@ def test_the_statement_after_a_one_message_transaction_sees_it_committed(db):
             guard=(GUARD, {"ok": True}),
         )
     assert len(rows) == 2 and after == [[2]]  # in a transaction of its own, after the commit
+
+
+def test_a_pool_lends_at_most_its_size_at_once_and_lends_its_connections_again(migrated):
+    pool = Database.from_url(migrated, pool_size=2)
+    inside, most, backends = [0], [0], set()
+    lock = threading.Lock()
+
+    def request() -> None:
+        with pool.lease():
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            backends.add(pool.autocommit().run("SELECT pg_backend_pid()")[0][0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert most[0] == 2 and len(backends) == 2  # eight requests, two at a time, on two connections
+    # A connection given back inside a transaction is closed, its slot lent anew with a new one
+    with pool.lease():
+        left = pool.connection()
+        left.run("BEGIN")
+    seen = set()
+    for _ in range(2):
+        with pool.lease():
+            seen.add(pool.connection())
+    assert left not in seen
+    pool.close_pool()

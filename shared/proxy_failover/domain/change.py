@@ -11,11 +11,11 @@ ends the drill where it stands (the operator has taken over; nothing switches ba
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from ..ids import random_uuid
 from . import drills, maintenance
 from .decisions import RecoveryAction, reconcile
 from .models import (
@@ -157,7 +157,7 @@ class Change(NamedTuple):
 
 
 def _new_id() -> str:
-    return str(uuid.uuid4())
+    return random_uuid()
 
 
 def decide(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..identity import Principal
+from ..ids import random_uuid
 from ..paging import Page
 from ..store import locks, reads, remembered
 from ..store.rows import Listed
@@ -57,7 +57,7 @@ class InstanceUseCases(UnitOfWork):
         settings = self.settings
         url = data.get("health_check_url")
         self._check_url(url)
-        instance_id = str(uuid.uuid4())
+        instance_id = random_uuid()
 
         def step(aggregate: ProxyAggregate, now: datetime) -> Step:
             name = data["instance_name"]

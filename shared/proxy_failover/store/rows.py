@@ -4,7 +4,7 @@ between them and PostgreSQL's columns. Nothing outside the store reads a row by 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..domain.models import (
@@ -199,6 +199,25 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+# An instance's recent status changes go out with every write of it, the same instants write after
+# write (up to its flap threshold of them): each is formatted once.
+_formatted_changes: dict[datetime, str] = {}
+
+
+def _history(changes: tuple[datetime, ...]) -> list[str]:
+    formatted = []
+    for at in changes:
+        text = _formatted_changes.get(at) if at.tzinfo is UTC else None
+        if text is None:
+            text = at.isoformat()
+            if at.tzinfo is UTC:  # an equal instant in another zone would print another offset
+                if len(_formatted_changes) >= 16384:
+                    _formatted_changes.clear()
+                _formatted_changes[at] = text
+        formatted.append(text)
+    return formatted
+
+
 def recordset(rows: Any) -> str:
     """A JSON document for `jsonb_to_recordset(CAST(:rows AS jsonb))`: one parameter per batch."""
     return json.dumps(rows, default=_json_default, separators=(",", ":"))
@@ -235,7 +254,7 @@ def instance_state(instance: Instance) -> dict[str, Any]:
         "last_status_change": _iso(instance.last_status_change),
         "connection_count": instance.connection_count,
         "last_latency_ms": instance.last_latency_ms,
-        "status_changes": [_iso(at) for at in instance.status_changes],
+        "status_changes": _history(instance.status_changes),
         "is_flapping": instance.is_flapping,
         "recovery_attempts": instance.recovery_attempts,
         "next_recovery_at": _iso(instance.next_recovery_at),
