@@ -51,6 +51,10 @@ class Settings(NamedTuple):
     db_secret_max_age_seconds: float = 900.0
     # A reused connection idle for longer than this is pinged before use (Lambda freezes kill sockets).
     db_idle_ping_seconds: float = 60.0
+    # A server that lends its request threads connections (the local stack, a thread per client) lends
+    # at most this many at once. Slots hold no connection until used. A request that finds them all
+    # lent waits, and cannot publish together with those in flight (`notify.relay`).
+    db_pool_size: int = 16
 
     # Authentication: deployed, API Gateway's JWT authorizer verifies; locally HS256 with this secret.
     jwt_secret: str | None = None
@@ -218,6 +222,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "db_port": (1, 65535),
     "db_connect_timeout_seconds": (0.1, 300),
     "db_idle_ping_seconds": (0, 86400),
+    "db_pool_size": (1, 1000),
     "db_secret_max_age_seconds": (0, 86400),
     "outbox_grace_seconds": (0, 3600),
     "notify_storm_threshold": (1, 1_000_000),

@@ -347,11 +347,15 @@ class Database:
 
     In Lambda a process serves one request at a time on one thread: one connection. A server with a
     thread per client (the local stack) instead wraps each request in `lease()`, which lends the thread
-    one of at most `pool_size` connections and takes it back afterwards.
+    one of at most `pool_size` connections (DB_POOL_SIZE) and takes it back afterwards.
     """
 
     def __init__(
-        self, params: ConnectParams | None = None, *, settings: Settings | None = None, pool_size: int = 8
+        self,
+        params: ConnectParams | None = None,
+        *,
+        settings: Settings | None = None,
+        pool_size: int | None = None,
     ) -> None:
         self._params = params
         self._params_read = time.monotonic()
@@ -361,7 +365,7 @@ class Database:
         # slot and handing one back happen in C (a SimpleQueue): threading's Semaphore runs a Python
         # Condition whose notify, under 16 clients, cost a flip 5% of its interpreter time.
         self._slots: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
-        for _ in range(pool_size):
+        for _ in range(pool_size or self.settings.db_pool_size):
             self._slots.put(None)
 
     @classmethod

@@ -220,7 +220,7 @@ def _history(changes: tuple[datetime, ...]) -> list[str]:
 
 def recordset(rows: Any) -> str:
     """A JSON document for `jsonb_to_recordset(CAST(:rows AS jsonb))`: one parameter per batch."""
-    return json.dumps(rows, default=_json_default, separators=(",", ":"))
+    return _ENCODER.encode(rows)
 
 
 def _json_default(value: Any) -> Any:
@@ -229,6 +229,10 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "value"):
         return value.value
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# One encoder for every recordset (json.dumps with options builds one a call; a write makes several).
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"))
 
 
 def instance_state(instance: Instance) -> dict[str, Any]:
