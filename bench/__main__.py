@@ -60,11 +60,21 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}, {pg or 'PostgreSQL'}"
 
 
-def _previous_run() -> str:
+def _previous_run(again: list[str]) -> str:
+    """When the rows kept were made: the page's last run, or, when that run was itself a merge, the
+    time of the rows it kept (and its own suites' time, unless they run again now)."""
     page = ROOT / "docs" / "benchmarks.md"
     for line in page.read_text(encoding="utf-8").splitlines() if page.exists() else []:
-        if line.startswith("- Run: "):
-            return "at " + line.removeprefix("- Run: ").split(" (", 1)[0]
+        if not line.startswith("- Run: "):
+            continue
+        when, _, merged = line.removeprefix("- Run: ").partition(" (the rows of ")
+        if not merged:
+            return f"at {when}"
+        suites, _, others = merged.partition(" then; the others ")
+        others = others.rstrip(")")
+        if set(suites.split(", ")) <= set(again):
+            return others
+        return f"{others}, those of {suites} at {when}"
     return "in an earlier run"
 
 
@@ -94,7 +104,7 @@ def write(
         f"- Machine: {_machine()}",
         f"- Database: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded PostgreSQL (pgserver)'}, fresh database per suite",
         f"- Run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
-        + (f" (the rows of {', '.join(again)} then; the others {_previous_run()})" if again else ""),
+        + (f" (the rows of {', '.join(again)} then; the others {_previous_run(again)})" if again else ""),
         "",
         "| issue | figure | result | target | met | reproduce |",
         "|---|---|---|---|---|---|",
