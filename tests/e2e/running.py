@@ -129,14 +129,17 @@ def start_stack(
     another's proxies, vantages or brake (the fuzzer's admin may hold it)."""
     if fresh and env.get("DATABASE_URL"):
         empty_fleet(env["DATABASE_URL"])
-    port = port or free_port()
+    # No port given: the stack binds one the system picks and says which in its log. A port picked
+    # here and handed over could be taken in between by another suite's server, and the stack's
+    # readiness then read off that server instead.
+    asked = port or 0
     tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / "stack.log"
     notifications = tmp / "notifications.jsonl"
     inherited = ("PYTEST", "AWS_ENDPOINT", "NOTIFICATIONS_TOPIC_ARN", "JWT_ISSUER", "JWT_AUDIENCE")
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(inherited)},
-        "PORT": str(port),
+        "PORT": str(asked),
         "SCHEDULE_SECONDS": "1",
         "LOCAL_NOTIFICATIONS_FILE": str(notifications),
         "JWT_SECRET": SECRET,
@@ -154,11 +157,18 @@ def start_stack(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    stack = RunningStack(process, f"http://127.0.0.1:{port}", port, notifications, log)
+    stack = RunningStack(process, f"http://127.0.0.1:{asked}", asked, notifications, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the stack exited early:\n{log.read_text()}")
+        if not asked:
+            serving = re.search(r"\[local\] API on http://127\.0\.0\.1:(\d+) ", log.read_text())
+            if serving is None:
+                time.sleep(0.1)
+                continue
+            asked = int(serving.group(1))
+            stack = RunningStack(process, f"http://127.0.0.1:{asked}", asked, notifications, log)
         try:
             status, _, _ = stack.request("GET", "/openapi.json")
             if status == 200:
