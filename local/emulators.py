@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -94,12 +93,6 @@ class NotificationBridge(threading.Thread):
         return len(messages)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(notifications: Path, parent: int, ready: Path, echo: bool, port: int | None = None) -> int:
     import logging
 
@@ -111,7 +104,9 @@ def _serve(notifications: Path, parent: int, ready: Path, echo: bool, port: int 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port or _free_port(), verbose=False)
+    # No port asked for: the system picks one as the server binds it (one picked first and bound later
+    # could be taken in between).
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port or 0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
     endpoint = f"http://{host}:{port}"

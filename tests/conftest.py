@@ -82,17 +82,14 @@ def aws_endpoint() -> Iterator[str]:
     """moto's SNS and SQS as a server on a free port, as the service reaches AWS: over HTTP (the
     publisher signs and sends its own requests, which an in-process mock would not see)."""
     import logging
-    import socket
 
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its access log
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # the system's pick
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
 
 

@@ -67,8 +67,8 @@ class _Ticket:
 
 class _Group:
     """Group publishing, as a database's group commit: whoever finds no one publishing leads; who
-    arrives meanwhile queues. The leader publishes its batch (itself and what had queued, at most a
-    PublishBatch's worth beyond its own), marks it, wakes the batch and hands the lead to the first
+    arrives meanwhile queues. The leader publishes its batch (itself and who had queued, while they
+    fill one PublishBatch; its own rows alone may be more), marks it, wakes the batch and hands the lead to the first
     still queued. A writer waits at most one batch before its own (each bounded by SNS's timeouts,
     and after a failure the breaker spares the next batch the wait)."""
 
