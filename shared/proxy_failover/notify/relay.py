@@ -62,7 +62,7 @@ class _Ticket:
 
     def __init__(self, rows: list[OutboxRow]) -> None:
         self.rows, self.sent, self.lead = rows, 0, False
-        self.done: Any = None
+        self.done: threading.Lock | None = None
 
 
 class _Group:
@@ -112,9 +112,9 @@ class _Group:
                 if following is not None:
                     following.lead = True
             for t in batch:
-                if t is not ticket:
+                if t is not ticket and t.done is not None:
                     t.done.release()
-            if following is not None:
+            if following is not None and following.done is not None:
                 following.done.release()
 
     def _follow(self, ticket: _Ticket) -> bool:
@@ -122,7 +122,7 @@ class _Group:
         longer than two batches' bounds gives up (its rows are in the outbox: the relay takes them)."""
         settings = self._settings
         bound = 2 * (settings.sns_connect_timeout_seconds + settings.sns_read_timeout_seconds) + 1
-        if ticket.done.acquire(timeout=bound):
+        if ticket.done is None or ticket.done.acquire(timeout=bound):
             return ticket.lead
         with self._lock:
             if ticket.lead:

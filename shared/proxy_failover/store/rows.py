@@ -207,13 +207,14 @@ _formatted_changes: dict[datetime, str] = {}
 def _history(changes: tuple[datetime, ...]) -> list[str]:
     formatted = []
     for at in changes:
-        text = _formatted_changes.get(at) if at.tzinfo is UTC else None
+        if at.tzinfo is not UTC:  # an equal instant in another zone prints another offset: not shared
+            formatted.append(at.isoformat())
+            continue
+        text = _formatted_changes.get(at)
         if text is None:
-            text = at.isoformat()
-            if at.tzinfo is UTC:  # an equal instant in another zone would print another offset
-                if len(_formatted_changes) >= 16384:
-                    _formatted_changes.clear()
-                _formatted_changes[at] = text
+            if len(_formatted_changes) >= 16384:
+                _formatted_changes.clear()
+            text = _formatted_changes[at] = at.isoformat()
         formatted.append(text)
     return formatted
 
